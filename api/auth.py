@@ -1,0 +1,93 @@
+"""Bearer keys, roles and signed terminal requests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from copy import deepcopy
+from functools import wraps
+
+from flask import g, request
+
+from loyalty.actors import Actor, Role
+from loyalty.errors import Forbidden, NotFound, Unauthenticated
+from loyalty.keys.services import actor_for_key, authenticate
+from loyalty.merchants.services import check_terminal_request
+from web.extensions import db
+
+ALL_ROLES = (Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
+
+
+def authenticate_request() -> Actor:
+    """The actor behind this request's key; raises ``Unauthenticated`` otherwise."""
+    cached = g.get("actor")
+    if cached is not None:
+        return cached
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthenticated("A valid API key is required (Authorization: Bearer <key>).")
+    key = authenticate(db.session, secret.strip())
+    if key is None:
+        raise Unauthenticated("The API key is not valid or has been revoked.")
+    if key.role == Role.TERMINAL.value:
+        check_terminal_request(
+            db.session,
+            terminal_id=key.terminal_id,
+            merchant_id=key.merchant_id,
+            timestamp=request.headers.get("X-Loyalty-Timestamp"),
+            signature=request.headers.get("X-Loyalty-Signature"),
+            method=request.method,
+            path_with_query=path_with_query(),
+            body=request.get_data(cache=True),
+        )
+    actor = actor_for_key(key, request_id=g.get("request_id"))
+    g.actor = actor
+    return actor
+
+
+def path_with_query() -> str:
+    """The path and raw query string exactly as the client sent them."""
+    path = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if path:
+        # gunicorn gives RAW_URI; drop a scheme and host if a proxy sent an absolute URI.
+        if "://" in path:
+            path = "/" + path.split("://", 1)[1].partition("/")[2]
+        return path
+    query = request.query_string.decode("latin-1")
+    return request.path + (f"?{query}" if query else "")
+
+
+def requires(*roles: Role) -> Callable:
+    """Allow a view to the given roles only (all roles when none are named)."""
+    allowed = roles or ALL_ROLES
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            actor = authenticate_request()
+            if actor.role not in allowed:
+                raise Forbidden(f"A {actor.role.value} key may not do that.")
+            return view(*args, **kwargs)
+
+        # Document the security requirement and the roles in the OpenAPI document.
+        wrapper._apidoc = deepcopy(getattr(wrapper, "_apidoc", {}))
+        manual = wrapper._apidoc.setdefault("manual_doc", {})
+        manual["security"] = [{"bearerAuth": []}]
+        manual["x-roles"] = [r.value for r in allowed]
+        names = ", ".join(r.value for r in allowed)
+        manual.setdefault("description", "")
+        manual["description"] = (manual["description"] + f"\n\nRoles: {names}.").strip()
+        return wrapper
+
+    return decorate
+
+
+def current_actor() -> Actor:
+    return g.actor
+
+
+def ensure_visible(merchant_id: str | None, actor: Actor | None = None) -> None:
+    """Another merchant's object is answered as not found, never as forbidden."""
+    actor = actor or current_actor()
+    if not actor.sees_merchant(merchant_id):
+        raise NotFound("There is nothing here.")

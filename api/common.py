@@ -1,0 +1,86 @@
+"""Schema building blocks shared by every resource."""
+
+from __future__ import annotations
+
+import numbers
+from datetime import UTC, datetime
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from loyalty.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+
+class StrictInteger(fields.Integer):
+    """An integer that must be a JSON integer: never a float, a string or a boolean."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+def Points(**kwargs) -> StrictInteger:
+    return StrictInteger(validate=validate.Range(min=0), **kwargs)
+
+
+class Timestamp(fields.AwareDateTime):
+    """ISO 8601 with an offset on the way in; UTC with ``Z`` on the way out."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError("Timestamp expects a datetime")
+        text = value.astimezone(UTC).isoformat(timespec="milliseconds")
+        return text.replace("+00:00", "Z")
+
+
+class Schema(ma.Schema):
+    """Base schema: unknown fields are an error, not silently dropped."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class PageArgs(Schema):
+    """``?limit=&cursor=`` of every list (query strings carry numbers as text)."""
+
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT,
+        validate=validate.Range(min=1, max=MAX_LIMIT),
+        metadata={"description": f"Items per page (1 to {MAX_LIMIT}, default {DEFAULT_LIMIT})."},
+    )
+    cursor = fields.String(load_default=None, metadata={"description": "The next_cursor of the previous page."})
+
+
+def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """``{items: [...], next_cursor}`` for a given item schema."""
+    return type(
+        name,
+        (ma.Schema,),
+        {
+            "items": fields.List(fields.Nested(item_schema), required=True),
+            "next_cursor": fields.String(allow_none=True, required=True),
+        },
+    )
+
+
+def page_body(page) -> dict:
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+class ErrorEnvelope(ma.Schema):
+    """The one shape of every error."""
+
+    code = fields.Integer(required=True, metadata={"description": "The HTTP status code."})
+    status = fields.String(required=True, metadata={"description": "The HTTP status phrase."})
+    message = fields.String(required=True, metadata={"description": "A human sentence."})
+    reason = fields.String(required=True, metadata={"description": "A stable snake_case code."})
+    errors = fields.Dict(metadata={"description": "Errors by field, when the input was at fault."})

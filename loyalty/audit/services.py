@@ -1,0 +1,60 @@
+"""The audit trail of administrative and key actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loyalty.actors import Actor
+from loyalty.audit.models import AuditEvent
+from loyalty.pagination import Page, paginate
+
+
+def record_event(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str | None,
+    merchant_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Write one audit event in the caller's transaction."""
+    event = AuditEvent(
+        actor_kind=actor.kind,
+        actor_name=actor.name,
+        actor_role=actor.role.value if actor.role else None,
+        actor_key_id=actor.key_id,
+        request_id=actor.request_id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        merchant_id=merchant_id,
+        data=data or {},
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def list_events(
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    action: str | None = None,
+) -> Page[AuditEvent]:
+    """The audit trail, newest first, optionally for one object or action."""
+    query = select(AuditEvent)
+    if object_type:
+        query = query.where(AuditEvent.object_type == object_type)
+    if object_id:
+        query = query.where(AuditEvent.object_id == object_id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    return paginate(session, query, AuditEvent.id, limit=limit, cursor=cursor)

@@ -1,0 +1,119 @@
+"""Declarative base, id generation, time helpers and the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session
+from ulid import ULID
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as UTC and always read back timezone-aware.
+
+    SQLite has no timezone type, so values are normalised to UTC on the way in
+    and tagged as UTC on the way out; PostgreSQL stores `timestamptz`.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """An opaque, time-ordered id such as ``mbr_01JD3...``.
+
+    ULIDs sort by creation time, so indexes stay append-mostly and cursors
+    over ids list newest first without a second column.
+    """
+    return f"{prefix}_{ULID()}"
+
+
+def configure_engine(engine: Engine) -> None:
+    """Per-connection settings: WAL and foreign keys for SQLite."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy
+        # emit BEGIN itself (the documented pysqlite recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn):
+        # IMMEDIATE takes the write lock up front, so two writers queue on the
+        # busy timeout instead of failing with "database is locked" on upgrade.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_session_factory: Callable[[], Session] | None = None
+
+
+def set_session_factory(factory: Callable[[], Session]) -> None:
+    """Tell jobs and commands where sessions come from (set by the app)."""
+    global _session_factory
+    _session_factory = factory
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A session that commits when the block ends and rolls back on error."""
+    if _session_factory is None:
+        raise RuntimeError("no session factory configured; create the app first")
+    session = _session_factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def json_type():
+    """JSON that is JSONB on PostgreSQL (indexable, compact) and JSON elsewhere."""
+    from sqlalchemy import JSON
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return JSON().with_variant(JSONB(), "postgresql")

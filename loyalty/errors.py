@@ -1,0 +1,77 @@
+"""One error hierarchy for the domain; each error has a stable ``reason``.
+
+The HTTP status of each error is decided in ``api/errors.py`` alone.
+"""
+
+from __future__ import annotations
+
+
+class LoyaltyError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    reason = "error"
+
+    def __init__(self, message: str | None = None, *, errors: dict | None = None):
+        super().__init__(message or self.__doc__ or self.reason)
+        self.message = message or (self.__doc__ or self.reason).strip()
+        self.errors = errors
+
+
+class ValidationFailed(LoyaltyError):
+    """The input is not valid."""
+
+    reason = "validation_error"
+
+
+class NotFound(LoyaltyError):
+    """No such object."""
+
+    reason = "not_found"
+
+
+class MemberNotFound(NotFound):
+    """No member matches that identifier."""
+
+    reason = "member_not_found"
+
+
+class Conflict(LoyaltyError):
+    """The request conflicts with the current state."""
+
+    reason = "conflict"
+
+
+class MemberExists(Conflict):
+    """A member with that email or phone is already enrolled."""
+
+    reason = "member_exists"
+
+
+class InvalidState(Conflict):
+    """The object is not in a state that allows this."""
+
+    reason = "invalid_state"
+
+
+class Forbidden(LoyaltyError):
+    """This key may not do that."""
+
+    reason = "forbidden"
+
+
+class Unauthenticated(LoyaltyError):
+    """A valid API key is required."""
+
+    reason = "unauthenticated"
+
+
+class BadSignature(Unauthenticated):
+    """The request signature does not match."""
+
+    reason = "bad_signature"
+
+
+class StaleRequest(Unauthenticated):
+    """The request timestamp is too far from the server's clock."""
+
+    reason = "stale_request"

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loyalty.db import Base, new_id, utcnow
+
+
+class Member(Base):
+    """A shopper enrolled in the program. Erasure clears the personal columns."""
+
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("mbr"))
+    card_number: Mapped[str | None] = mapped_column(String(16), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    marketing_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enrolled_by_merchant_id: Mapped[str | None] = mapped_column(String(40))
+    enrolled_at_store_id: Mapped[str | None] = mapped_column(String(40))
+    referral_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    referred_by_member_id: Mapped[str | None] = mapped_column(String(40))
+    tier_code: Mapped[str | None] = mapped_column(String(32))
+    lifecycle_stage: Mapped[str] = mapped_column(String(16), default="prospect")
+    available_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    erased_at: Mapped[datetime | None]

@@ -1,0 +1,23 @@
+"""Imports every model so that the metadata is complete (migrations, tests)."""
+
+from loyalty.audit.models import AuditEvent
+from loyalty.keys.models import ApiKey
+from loyalty.members.models import Member
+from loyalty.merchants.models import Merchant, MerchantApplication, Store, Terminal, TerminalSecret
+from loyalty.notifications.models import Notification
+from loyalty.outbox.models import OutboxMessage
+from loyalty.program.models import Program
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Member",
+    "Merchant",
+    "MerchantApplication",
+    "Notification",
+    "OutboxMessage",
+    "Program",
+    "Store",
+    "Terminal",
+    "TerminalSecret",
+]

@@ -1,0 +1,100 @@
+"""Notifications to members: queued in the transaction, delivered by a job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from loyalty.db import utcnow
+from loyalty.errors import NotFound
+from loyalty.notifications import delivery
+from loyalty.notifications.models import Notification
+from loyalty.outbox.services import add_task, task
+from loyalty.pagination import Page, paginate
+
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "welcome": (
+        "Welcome to {program}",
+        "Hello {name}, welcome to {program}. Your card number is {card_number}. "
+        "Show it at any partner's till to earn points.",
+    ),
+}
+
+
+def queue_notification(
+    session: Session,
+    *,
+    member_id: str,
+    email: str | None,
+    phone: str | None,
+    template: str,
+    data: dict[str, Any],
+) -> Notification | None:
+    """Queue a message to the member's email, or SMS when there is no email."""
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown template {template!r}")
+    channel, recipient = ("email", email) if email else ("sms", phone)
+    if not recipient:
+        return None
+    notification = Notification(member_id=member_id, channel=channel, recipient=recipient, template=template, data=data)
+    session.add(notification)
+    session.flush()
+    add_task(session, deliver_notification, notification_id=notification.id)
+    return notification
+
+
+@task(queue="notifications")
+def deliver_notification(session: Session, *, notification_id: str) -> None:
+    """Send one notification through the configured backend, once."""
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.status != "pending":
+        return
+    if notification.recipient is None:  # the member was erased before delivery
+        notification.status = "cancelled"
+        return
+    subject, body = TEMPLATES[notification.template]
+    backend = delivery.backend()
+    backend.send(
+        channel=notification.channel,
+        recipient=notification.recipient,
+        subject=subject.format(**notification.data),
+        body=body.format(**notification.data),
+    )
+    notification.status = "sent"
+    notification.backend = backend.name
+    notification.sent_at = utcnow()
+
+
+def forget_recipient(session: Session, *, member_id: str) -> None:
+    """Remove personal data from a member's notifications (erasure)."""
+    for notification in session.scalars(select(Notification).where(Notification.member_id == member_id)):
+        notification.recipient = None
+        notification.data = {}
+        if notification.status == "pending":
+            notification.status = "cancelled"
+
+
+def list_notifications(
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None,
+    member_id: str | None = None,
+    status: str | None = None,
+) -> Page[Notification]:
+    """Notifications, newest first."""
+    query = select(Notification)
+    if member_id:
+        query = query.where(Notification.member_id == member_id)
+    if status:
+        query = query.where(Notification.status == status)
+    return paginate(session, query, Notification.id, limit=limit, cursor=cursor)
+
+
+def get_notification(session: Session, notification_id: str) -> Notification:
+    notification = session.get(Notification, notification_id)
+    if notification is None:
+        raise NotFound("No such notification.")
+    return notification

@@ -1,0 +1,143 @@
+"""Test fixtures.
+
+The suite runs against the database and Redis of the run: SQLite and an
+embedded Redis by default, PostgreSQL and Redis where ``TEST_DATABASE_URL`` and
+``TEST_REDIS_URL`` point. Each xdist worker gets its own database, migrated
+once with the real migrations; each test runs inside a transaction that is
+rolled back (the app's commits become savepoints), and sees an empty Redis db.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
+
+
+def _worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+
+
+def _worker_number() -> int:
+    match = re.search(r"(\d+)$", _worker_id())
+    return int(match.group(1)) if match else 0
+
+
+def _postgres_database(base_url: str) -> str:
+    """Create a fresh database for this worker and return its URL."""
+    url = make_url(base_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"loyalty_test_{_worker_id()}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def instance_path(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp(f"instance-{_worker_id()}")
+
+
+@pytest.fixture(scope="session")
+def database_url(instance_path) -> str:
+    if TEST_DATABASE_URL:
+        return _postgres_database(TEST_DATABASE_URL)
+    return f"sqlite:///{instance_path / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str | None:
+    if not TEST_REDIS_URL:
+        return None  # the embedded server
+    url = make_url(TEST_REDIS_URL.replace("redis://", "postgresql://", 1))  # reuse the URL parser
+    host = url.host or "127.0.0.1"
+    port = url.port or 6379
+    # One Redis database per xdist worker, away from db 0.
+    return f"redis://{host}:{port}/{1 + _worker_number() % 15}"
+
+
+@pytest.fixture(scope="session")
+def app(instance_path, database_url, redis_url):
+    os.environ["LOYALTY_INSTANCE_PATH"] = str(instance_path)
+    os.environ["DATABASE_URL"] = database_url
+    if redis_url:
+        os.environ["REDIS_URL"] = redis_url
+    else:
+        os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("SECRET_KEY", "test-secret-key")
+    from flask_migrate import upgrade
+
+    from wsgi import create_app
+
+    app = create_app({"TESTING": True})
+    with app.app_context():
+        upgrade(directory=str(Path(__file__).parent.parent / "migrations"))
+    return app
+
+
+@pytest.fixture(scope="session")
+def engine(app):
+    from web.extensions import db
+
+    with app.app_context():
+        return db.engine
+
+
+@pytest.fixture()
+def db_session(app, engine):
+    """The app's session, joined to a transaction that is rolled back after the test."""
+    from web.extensions import db
+
+    connection = engine.connect()
+    transaction = connection.begin()
+    original = db.session
+    db.session = scoped_session(
+        sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    )
+    try:
+        with app.app_context():
+            yield db.session
+    finally:
+        db.session.remove()
+        db.session = original
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture()
+def redis_conn(app):
+    from loyalty.queue import get_redis
+
+    connection = get_redis()
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+@pytest.fixture()
+def client(app, db_session, redis_conn):
+    return app.test_client()
+
+
+@pytest.fixture()
+def run_jobs(app, db_session, redis_conn):
+    """Run every queued job now, in this process, as a worker would."""
+    from loyalty.queue import QUEUES
+    from web.worker import LoyaltySimpleWorker
+
+    def run() -> int:
+        worker = LoyaltySimpleWorker(list(QUEUES), connection=redis_conn, app=app)
+        worker.work(burst=True)
+        return worker.successful_job_count
+
+    return run

@@ -1,0 +1,128 @@
+"""Command-line entry points: ``flask --app wsgi keys|worker|demo``."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from loyalty.actors import Role, cli_actor
+from loyalty.db import unit_of_work
+from loyalty.errors import LoyaltyError
+from loyalty.keys import services as keys
+
+log = logging.getLogger(__name__)
+
+keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
+
+
+@keys_cli.command("create")
+@click.option("--role", type=click.Choice([r.value for r in Role if r is not Role.TERMINAL]), required=True)
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option("--merchant", "merchant_id", default=None, help="The merchant id, for a merchant key.")
+def create_key_command(role: str, name: str, merchant_id: str | None) -> None:
+    """Create a key and print its secret alone on the last line."""
+    try:
+        with unit_of_work() as session:
+            if merchant_id:
+                from loyalty.merchants.services import get_merchant
+
+                get_merchant(session, merchant_id, actor=cli_actor())
+            key, secret = keys.create_key(
+                session, role=Role(role), name=name, merchant_id=merchant_id, actor=cli_actor()
+            )
+    except LoyaltyError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Created {role} key {key.id} ({name}). The secret is shown once, now:")
+    click.echo(secret)
+
+
+@keys_cli.command("list")
+@click.option("--all", "include_revoked", is_flag=True, help="Include revoked keys.")
+def list_keys_command(include_revoked: bool) -> None:
+    """List keys (never their secrets)."""
+    with unit_of_work() as session:
+        cursor = None
+        click.echo(f"{'id':32} {'role':9} {'name':24} {'last used':25} revoked")
+        while True:
+            page = keys.list_keys(session, limit=500, cursor=cursor, include_revoked=include_revoked)
+            for key in page.items:
+                click.echo(
+                    f"{key.id:32} {key.role:9} {key.name[:24]:24} "
+                    f"{key.last_used_at.isoformat() if key.last_used_at else '-':25} "
+                    f"{key.revoked_at.isoformat() if key.revoked_at else '-'}"
+                )
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+
+
+@keys_cli.command("revoke")
+@click.argument("key_id")
+def revoke_key_command(key_id: str) -> None:
+    """Revoke a key at once."""
+    try:
+        with unit_of_work() as session:
+            keys.revoke_key(session, key_id=key_id, actor=cli_actor())
+    except LoyaltyError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Revoked {key_id}.")
+
+
+def _run_cron(app: Flask) -> None:
+    from rq.cron import CronScheduler
+
+    from loyalty.queue import get_redis
+    from loyalty.schedules import register_all
+
+    with app.app_context():
+        scheduler = CronScheduler(connection=get_redis(), name=f"loyalty-cron-{multiprocessing.current_process().pid}")
+        register_all(scheduler)
+        scheduler.start()
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
+@click.option("--cron/--no-cron", default=True, help="Also run the rq cron schedules (one process per deployment).")
+@click.option("--queues", default="default,notifications", show_default=True)
+@click.pass_context
+def worker_command(ctx, burst: bool, cron: bool, queues: str) -> None:
+    """Run a background worker, and the cron schedules unless --no-cron."""
+    from flask import current_app
+
+    from loyalty.outbox.jobs import sweep
+    from loyalty.queue import get_redis
+    from web.worker import LoyaltyWorker
+
+    app = current_app._get_current_object()
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    try:
+        sent = sweep()
+        if sent:
+            log.info("outbox: re-sent %d message(s) left from before", sent)
+    except Exception:
+        log.exception("outbox sweep at start failed")
+    cron_process = None
+    if cron and not burst:
+        cron_process = multiprocessing.get_context("fork").Process(target=_run_cron, args=(app,), daemon=True)
+        cron_process.start()
+    try:
+        worker = LoyaltyWorker(names, connection=get_redis(), app=app)
+        worker.work(burst=burst, with_scheduler=not burst, logging_level=app.config["LOG_LEVEL"])
+    finally:
+        if cron_process is not None and cron_process.is_alive():
+            cron_process.terminate()
+            cron_process.join(5)
+    sys.exit(0)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(keys_cli)
+    app.cli.add_command(worker_command)
+    from web.demo import demo_command
+
+    app.cli.add_command(demo_command)

@@ -1,0 +1,61 @@
+"""The application factory; the only module that imports every package."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+import loyalty.models  # noqa: F401  (every table in the metadata)
+from loyalty import crypto, queue
+from loyalty import db as loyalty_db
+from loyalty.notifications import delivery
+from web import config, requestlog
+from web.extensions import db, migrate
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    instance_path = os.environ.get("LOYALTY_INSTANCE_PATH")
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.config.update(config.load(Path(app.instance_path)))
+    app.config.update(overrides or {})
+    app.json.sort_keys = False
+
+    requestlog.configure_logging(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    with app.app_context():
+        for engine in db.engines.values():
+            loyalty_db.configure_engine(engine)
+    loyalty_db.set_session_factory(lambda: db.session)
+    queue.configure(url=app.config["REDIS_URL"], embedded_path=app.config["EMBEDDED_REDIS_PATH"])
+    crypto.configure(app.config["SECRET_KEY"])
+    delivery.configure(app.config["NOTIFICATION_BACKEND"])
+
+    from api import create_api
+    from web import cli
+
+    create_api(app)
+    cli.register(app)
+
+    @app.teardown_appcontext
+    def _remove_session(_exc):
+        db.session.remove()
+
+    return app
+
+
+# A process forked from one that used the database must not share its
+# connections (gunicorn --preload, the RQ work horse).
+def _dispose_pools_after_fork() -> None:
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+_engines: list = []
+
+app = create_app()
+with app.app_context():
+    _engines.extend(db.engines.values())
+os.register_at_fork(after_in_child=_dispose_pools_after_fork)
