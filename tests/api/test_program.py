@@ -1,0 +1,82 @@
+from loyalty.audit.models import AuditEvent
+from tests.factories import bearer, make_key
+
+DEFAULT = {
+    "name": "Loyalty program",
+    "currency": "EUR",
+    "redemption_rate": {"points": 100, "value_minor": 100},
+    "pending_days": 14,
+    "expiry_months": 24,
+    "qualification_window_months": 12,
+    "tier_grace_days": 30,
+    "claim_window_days": 30,
+    "timezone": "UTC",
+}
+
+
+def test_every_role_reads_the_program(client, db_session):
+    for role in ("admin", "marketer", "merchant"):
+        merchant_id = None
+        if role == "merchant":
+            from tests.factories_merchants import make_merchant
+
+            merchant_id = make_merchant(db_session).id
+        secret = make_key(db_session, role, merchant_id=merchant_id)
+        response = client.get("/api/v1/program", headers=bearer(secret))
+        assert response.status_code == 200
+        assert response.json == DEFAULT
+
+
+def test_admin_changes_settings_and_the_change_is_audited(client, db_session):
+    admin = make_key(db_session, "admin")
+    response = client.patch(
+        "/api/v1/program",
+        json={"currency": "JPY", "redemption_rate": {"points": 10, "value_minor": 1}, "expiry_months": None},
+        headers=bearer(admin),
+    )
+    assert response.status_code == 200
+    assert response.json["currency"] == "JPY"
+    assert response.json["redemption_rate"] == {"points": 10, "value_minor": 1}
+    assert response.json["expiry_months"] is None
+    assert client.get("/api/v1/program", headers=bearer(admin)).json["currency"] == "JPY"
+    event = db_session.query(AuditEvent).filter_by(action="program.update").one()
+    assert event.data["currency"] == {"old": "EUR", "new": "JPY"}
+    assert event.actor_role == "admin"
+
+
+def test_marketer_cannot_change_the_program(client, db_session):
+    marketer = make_key(db_session, "marketer")
+    response = client.patch("/api/v1/program", json={"pending_days": 0}, headers=bearer(marketer))
+    assert response.status_code == 403
+    assert response.json["reason"] == "forbidden"
+    assert client.get("/api/v1/program", headers=bearer(marketer)).json["pending_days"] == 14
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"pending_days": 1.5},
+        {"pending_days": "3"},
+        {"pending_days": -1},
+        {"pending_days": True},
+        {"currency": "XXQ"},
+        {"currency": "eur"},
+        {"timezone": "Mars/Olympus"},
+        {"redemption_rate": {"points": 0, "value_minor": 1}},
+        {"redemption_rate": {"points": 100}},
+        {"name": ""},
+        {"unknown_setting": 1},
+    ],
+)
+def test_bad_settings_are_rejected_and_nothing_changes(client, db_session, body):
+    admin = make_key(db_session, "admin")
+    before = client.get("/api/v1/program", headers=bearer(admin)).json
+    response = client.patch("/api/v1/program", json=body, headers=bearer(admin))
+    assert response.status_code == 422
+    assert response.json["reason"] == "validation_error"
+    assert response.json["code"] == 422
+    assert client.get("/api/v1/program", headers=bearer(admin)).json == before
+    assert db_session.query(AuditEvent).filter_by(action="program.update").count() == 0
