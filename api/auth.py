@@ -14,12 +14,13 @@ from loyalty.keys.services import actor_for_key, authenticate
 from loyalty.merchants.services import check_terminal_request
 from web.extensions import db
 
+_ACTOR_KEY = "loyalty.actor"  # per request, never in g (an app context can outlive a request)
 ALL_ROLES = (Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
 
 
 def authenticate_request() -> Actor:
     """The actor behind this request's key; raises ``Unauthenticated`` otherwise."""
-    cached = g.get("actor")
+    cached = request.environ.get(_ACTOR_KEY)
     if cached is not None:
         return cached
     header = request.headers.get("Authorization", "")
@@ -41,7 +42,7 @@ def authenticate_request() -> Actor:
             body=request.get_data(cache=True),
         )
     actor = actor_for_key(key, request_id=g.get("request_id"))
-    g.actor = actor
+    request.environ[_ACTOR_KEY] = actor
     return actor
 
 
@@ -83,7 +84,8 @@ def requires(*roles: Role) -> Callable:
 
 
 def current_actor() -> Actor:
-    return g.actor
+    """The authenticated actor of this request (set by ``requires``)."""
+    return request.environ[_ACTOR_KEY]
 
 
 def ensure_visible(merchant_id: str | None, actor: Actor | None = None) -> None:

@@ -105,8 +105,7 @@ def db_session(app, engine):
         sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     )
     try:
-        with app.app_context():
-            yield db.session
+        yield db.session
     finally:
         db.session.remove()
         db.session = original

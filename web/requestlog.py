@@ -18,10 +18,19 @@ def current_request_id() -> str | None:
     return None
 
 
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
+def _install_record_factory() -> None:
+    """Give every log record the current request id, whichever handler sees it."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "adds_request_id", False):
+        return
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
         record.request_id = current_request_id() or "-"
-        return True
+        return record
+
+    factory.adds_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,14 +48,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(app: Flask) -> None:
+    _install_record_factory()
     handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
+    handler.set_name("loyalty")
     if app.config["LOG_FORMAT"] == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
     root = logging.getLogger()
-    if not any(isinstance(f, RequestIdFilter) for h in root.handlers for f in h.filters):
+    if not any(h.get_name() == "loyalty" for h in root.handlers):
         root.addHandler(handler)
     root.setLevel(app.config["LOG_LEVEL"])
     app.logger.handlers.clear()  # propagate to the root handler only

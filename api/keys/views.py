@@ -45,9 +45,7 @@ class KeysView(MethodView):
             db.session, role=role, name=data["name"], merchant_id=merchant_id, actor=current_actor()
         )
         db.session.commit()
-        body = KeySchema().dump(key)
-        body["secret"] = secret
-        return body
+        return {**{name: getattr(key, name) for name in KeySchema().fields}, "secret": secret}
 
 
 @blp.route("/<key_id>")
