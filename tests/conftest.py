@@ -130,13 +130,27 @@ def client(app, db_session, redis_conn):
 
 @pytest.fixture()
 def run_jobs(app, db_session, redis_conn):
-    """Run every queued job now, in this process, as a worker would."""
+    """Run every queued job now, in this process, as a worker would; return how many ran.
+
+    A job that fails makes the test fail with the job's own traceback.
+    """
+    from rq import Queue
+    from rq.registry import FailedJobRegistry
+
     from loyalty.queue import QUEUES
     from web.worker import LoyaltySimpleWorker
 
     def run() -> int:
-        worker = LoyaltySimpleWorker(list(QUEUES), connection=redis_conn, app=app)
-        worker.work(burst=True)
-        return worker.successful_job_count
+        queues = [Queue(name, connection=redis_conn) for name in QUEUES]
+        ran = 0
+        while waiting := sum(q.count for q in queues):
+            LoyaltySimpleWorker(queues, connection=redis_conn, app=app).work(burst=True)
+            ran += waiting
+        for q in queues:
+            registry = FailedJobRegistry(queue=q)
+            for job_id in registry.get_job_ids():
+                job = q.fetch_job(job_id)
+                raise AssertionError(f"job {job_id} failed:\n{job.latest_result().exc_string}")
+        return ran
 
     return run

@@ -1,0 +1,96 @@
+"""The outbox: work recorded with the change, handed to RQ after commit, run once."""
+
+from datetime import timedelta
+
+import pytest
+from rq.job import Job
+from sqlalchemy import select
+
+from loyalty import queue
+from loyalty.actors import SYSTEM
+from loyalty.audit.models import AuditEvent
+from loyalty.audit.services import record_event
+from loyalty.outbox import services as outbox
+from loyalty.outbox.models import OutboxMessage
+
+
+@outbox.task(queue="default")
+def record_ping(session, *, label: str) -> None:
+    """A task with a visible effect in the database."""
+    record_event(session, actor=SYSTEM, action="test.ping", object_type="test", object_id=label)
+
+
+def pings(session) -> list[str]:
+    return list(session.scalars(select(AuditEvent.object_id).where(AuditEvent.action == "test.ping")))
+
+
+@pytest.fixture()
+def redis_down(app):
+    """Point this process at a Redis that is not there, then back."""
+    saved = dict(queue._config)
+    queue.configure(url="redis://127.0.0.1:1/0", embedded_path=None)
+    yield
+    queue.configure(url=saved["url"], embedded_path=saved["embedded_path"])
+
+
+def test_a_task_is_enqueued_only_when_its_transaction_commits(db_session, redis_conn, run_jobs):
+    message = outbox.add_task(db_session, record_ping, label="a")
+    assert not Job.exists(f"outbox-{message.id}", connection=redis_conn)
+    db_session.commit()
+    assert Job.exists(f"outbox-{message.id}", connection=redis_conn)
+
+    assert run_jobs() == 1
+    db_session.expire_all()
+    assert pings(db_session) == ["a"]
+    assert db_session.get(OutboxMessage, message.id).done_at is not None
+
+
+def test_a_rolled_back_task_is_never_enqueued(db_session, redis_conn, run_jobs):
+    message_id = outbox.add_task(db_session, record_ping, label="b").id
+    db_session.rollback()
+    db_session.commit()
+    assert not Job.exists(f"outbox-{message_id}", connection=redis_conn)
+    assert run_jobs() == 0
+    assert pings(db_session) == []
+
+
+def test_running_a_message_twice_applies_it_once(db_session, redis_conn):
+    message = outbox.add_task(db_session, record_ping, label="c")
+    db_session.commit()
+    assert outbox.run_message(db_session, message.id) is True
+    assert outbox.run_message(db_session, message.id) is False
+    assert pings(db_session) == ["c"]
+
+
+def test_work_committed_while_redis_is_down_is_kept_and_delivered_later(db_session, redis_conn, redis_down, run_jobs):
+    message = outbox.add_task(db_session, record_ping, label="d")
+    db_session.commit()  # the commit succeeds although Redis is unreachable
+    assert db_session.get(OutboxMessage, message.id).done_at is None
+    assert outbox.pending_count(db_session) == 1
+
+    # Redis is back: the sweep finds the message that never reached it.
+    queue.configure(**redis_conn_config(redis_conn))
+    assert outbox.relay_pending(db_session, older_than=timedelta(0)) == 1
+    assert outbox.relay_pending(db_session, older_than=timedelta(0)) == 0  # already in Redis: not sent twice
+    assert run_jobs() == 1
+    db_session.expire_all()
+    assert pings(db_session) == ["d"]
+    assert outbox.pending_count(db_session) == 0
+
+
+def redis_conn_config(connection) -> dict:
+    """The queue settings that reach the same Redis as ``connection``."""
+    kwargs = connection.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return {"url": f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}", "embedded_path": None}
+    return {"url": f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}", "embedded_path": None}
+
+
+def test_an_unknown_task_is_refused_when_recorded(db_session):
+    def not_a_task(session):
+        pass
+
+    with pytest.raises(TypeError):
+        outbox.add_task(db_session, not_a_task)
+    with pytest.raises(LookupError):
+        outbox.resolve_task("os.system")
