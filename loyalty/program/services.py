@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor
@@ -46,9 +47,13 @@ def get_program(session: Session) -> Program:
     """The program, created with defaults the first time it is read."""
     program = session.get(Program, 1)
     if program is None:
-        program = Program(id=1, **DEFAULTS)
-        session.add(program)
-        session.flush()
+        try:
+            with session.begin_nested():
+                program = Program(id=1, **DEFAULTS)
+                session.add(program)
+        except IntegrityError:
+            # Another request created it first; theirs is the same defaults.
+            program = session.get(Program, 1, populate_existing=True)
     return program
 
 
