@@ -2,6 +2,7 @@
 
 from loyalty.audit.models import AuditEvent
 from loyalty.keys.models import ApiKey
+from loyalty.ledger.models import LedgerEntry
 from loyalty.members.models import Member
 from loyalty.merchants.models import Merchant, MerchantApplication, Store, Terminal, TerminalSecret
 from loyalty.notifications.models import Notification
@@ -10,6 +11,7 @@ from loyalty.program.models import Program
 
 __all__ = [
     "ApiKey",
+    "LedgerEntry",
     "AuditEvent",
     "Member",
     "Merchant",
