@@ -10,6 +10,7 @@ from flask import Flask
 import loyalty.models  # noqa: F401  (every table in the metadata)
 from loyalty import crypto, queue
 from loyalty import db as loyalty_db
+from loyalty.members import cards
 from loyalty.notifications import delivery
 from web import config, requestlog
 from web.extensions import db, migrate
@@ -32,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     queue.configure(url=app.config["REDIS_URL"], embedded_path=app.config["EMBEDDED_REDIS_PATH"])
     crypto.configure(app.config["SECRET_KEY"])
     delivery.configure(app.config["NOTIFICATION_BACKEND"])
+    cards.configure(app.config["CARD_PREFIX"])
 
     from api import create_api
     from web import cli

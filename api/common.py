@@ -23,6 +23,15 @@ class StrictInteger(fields.Integer):
         return super()._validated(value)
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true`` or ``false``; never ``"yes"``, ``1`` or ``"on"``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def Points(**kwargs) -> StrictInteger:
     return StrictInteger(validate=validate.Range(min=0), **kwargs)
 

@@ -11,8 +11,8 @@ from loyalty.program.models import Program
 
 __all__ = [
     "ApiKey",
-    "LedgerEntry",
     "AuditEvent",
+    "LedgerEntry",
     "Member",
     "Merchant",
     "MerchantApplication",

@@ -52,9 +52,7 @@ def get_redis() -> Redis:
 
 def _connect() -> Redis:
     if _config["url"]:
-        return Redis.from_url(
-            _config["url"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-        )
+        return Redis.from_url(_config["url"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
     path = _config["embedded_path"]
     if not path:
         raise RuntimeError("Redis is not configured")

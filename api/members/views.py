@@ -1,3 +1,147 @@
+from flask import Response
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api.auth import current_actor, requires
+from api.common import page_body
+from api.members.schemas import (
+    ActivityArgs,
+    ActivityPage,
+    CardImageArgs,
+    MemberCreateSchema,
+    MemberListArgs,
+    MemberPage,
+    MemberPatchSchema,
+    MemberSchema,
+    member_body,
+)
+from loyalty.actors import Role
+from loyalty.errors import Forbidden, NotFound, ValidationFailed
+from loyalty.ledger.queries import list_activity
+from loyalty.members import qr
+from loyalty.members import services as members
+from web.extensions import db
+
 blp = Blueprint("members", __name__, url_prefix="/members", description="Members of the program.")
+
+IDENTIFIERS = ("card_number", "email", "phone")
+BROWSING_ROLES = (Role.ADMIN, Role.MARKETER)
+
+
+def _query_phone(value: str | None) -> str | None:
+    # An unencoded "+" in a query string arrives as a space.
+    if value and value.startswith(" ") and value[1:].isdigit():
+        return "+" + value[1:]
+    return value
+
+
+@blp.route("")
+class MembersView(MethodView):
+    @requires(Role.ADMIN, Role.TERMINAL)
+    @blp.arguments(MemberCreateSchema)
+    @blp.response(201, MemberSchema)
+    def post(self, data):
+        """Enrol a member (at least an email or a phone); a card number is issued and a welcome sent.
+
+        409 `member_exists` when the email or phone is already enrolled.
+        """
+        member = members.enrol_member(db.session, **data, actor=current_actor())
+        db.session.commit()
+        return member_body(member)
+
+    @requires(Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
+    @blp.arguments(MemberListArgs, location="query")
+    @blp.response(200, MemberPage)
+    def get(self, args):
+        """Look a member up by `card_number`, `email` or `phone` (one of them), or list members.
+
+        A look-up answers a page of at most one member. Listing without an
+        identifier is for admin and marketer keys.
+        """
+        args["phone"] = _query_phone(args["phone"])
+        given = {name: args[name] for name in IDENTIFIERS if args[name]}
+        if len(given) > 1:
+            raise ValidationFailed(
+                "Look a member up by one identifier at a time.",
+                errors={name: ["Give only one identifier."] for name in given},
+            )
+        if given:
+            member = members.lookup_members(db.session, **given)
+            if member is not None and args["status"] and member.status != args["status"]:
+                member = None
+            return {"items": [member_body(member)] if member else [], "next_cursor": None}
+        if current_actor().role not in BROWSING_ROLES:
+            raise Forbidden("Look a member up by card_number, email or phone.")
+        page = members.list_members(db.session, limit=args["limit"], cursor=args["cursor"], status=args["status"])
+        return page_body(page) | {"items": [member_body(m) for m in page.items]}
+
+
+@blp.route("/<member_id>")
+class MemberView(MethodView):
+    @requires(Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
+    @blp.response(200, MemberSchema)
+    def get(self, member_id):
+        """Read a member: card, contact, tier, balance and lifecycle stage."""
+        member = members.get_member(db.session, member_id)
+        if member.status == members.CLOSED and current_actor().role not in BROWSING_ROLES:
+            raise NotFound("No such member.")
+        return member_body(member)
+
+    @requires(Role.ADMIN)
+    @blp.arguments(MemberPatchSchema)
+    @blp.response(200, MemberSchema)
+    def patch(self, data, member_id):
+        """Change a member's contact details, language, marketing consent or status."""
+        member = members.update_member(db.session, member_id=member_id, changes=data, actor=current_actor())
+        db.session.commit()
+        return member_body(member)
+
+    @requires(Role.ADMIN)
+    @blp.response(200, MemberSchema)
+    def delete(self, member_id):
+        """Erase the member's personal data and close the account; the ledger stays, anonymised."""
+        member = members.erase_member(db.session, member_id=member_id, actor=current_actor())
+        db.session.commit()
+        return member_body(member)
+
+
+def _card_number_for(member_id: str) -> str:
+    member = members.get_member(db.session, member_id)
+    if member.card_number is None:
+        raise NotFound("This member has no card.")
+    return member.card_number
+
+
+_IMAGE_HEADERS = {"Cache-Control": "private, max-age=3600"}
+
+
+@blp.route("/<member_id>/card.svg")
+class MemberCardSvgView(MethodView):
+    @requires(Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
+    @blp.response(200, content_type="image/svg+xml", description="A QR code of the card number.")
+    def get(self, member_id):
+        """The member's card as an SVG QR code of the card number."""
+        svg = qr.card_svg(_card_number_for(member_id))
+        return Response(svg, mimetype="image/svg+xml", headers=_IMAGE_HEADERS)
+
+
+@blp.route("/<member_id>/card.png")
+class MemberCardPngView(MethodView):
+    @requires(Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
+    @blp.arguments(CardImageArgs, location="query")
+    @blp.response(200, content_type="image/png", description="A QR code of the card number.")
+    def get(self, args, member_id):
+        """The member's card as a PNG QR code of the card number (`?size=` pixels per module)."""
+        png = qr.card_png(_card_number_for(member_id), box_size=args["size"])
+        return Response(png, mimetype="image/png", headers=_IMAGE_HEADERS)
+
+
+@blp.route("/<member_id>/activity")
+class MemberActivityView(MethodView):
+    @requires(Role.ADMIN, Role.MARKETER)
+    @blp.arguments(ActivityArgs, location="query")
+    @blp.response(200, ActivityPage)
+    def get(self, args, member_id):
+        """The member's ledger, newest first: every change of points with its reason."""
+        members.get_member(db.session, member_id)
+        return page_body(list_activity(db.session, member_id=member_id, **args))
