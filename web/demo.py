@@ -67,7 +67,7 @@ def demo_command() -> None:
             enrol_member(
                 session,
                 email=None,
-                phone="+447700900123",
+                phone="+447911123456",
                 name="Sam Jones",
                 locale="en",
                 marketing_opt_in=False,

@@ -130,7 +130,7 @@ def enrol_member(
         email=email,
         phone=phone,
         template="welcome",
-        data={"program": get_program(session).name, "name": name or "", "card_number": member.card_number},
+        data={"program": get_program(session).name, "name": name or "there", "card_number": member.card_number},
     )
     return member
 
