@@ -11,7 +11,7 @@ from flask import g, request
 from loyalty.actors import Actor, Role
 from loyalty.errors import Forbidden, NotFound, Unauthenticated
 from loyalty.keys.services import actor_for_key, authenticate
-from loyalty.merchants.services import check_terminal_request
+from loyalty.merchants.services import check_merchant_key, check_terminal_request
 from web.extensions import db
 
 _ACTOR_KEY = "loyalty.actor"  # per request, never in g (an app context can outlive a request)
@@ -41,6 +41,8 @@ def authenticate_request() -> Actor:
             path_with_query=path_with_query(),
             body=request.get_data(cache=True),
         )
+    elif key.role == Role.MERCHANT.value:
+        check_merchant_key(db.session, merchant_id=key.merchant_id)
     actor = actor_for_key(key, request_id=g.get("request_id"))
     request.environ[_ACTOR_KEY] = actor
     return actor

@@ -92,6 +92,7 @@ def list_keys(
     cursor: str | None,
     role: Role | None = None,
     merchant_id: str | None = None,
+    terminal_id: str | None = None,
     include_revoked: bool = True,
 ) -> Page[ApiKey]:
     """Keys, newest first."""
@@ -100,6 +101,8 @@ def list_keys(
         query = query.where(ApiKey.role == role.value)
     if merchant_id:
         query = query.where(ApiKey.merchant_id == merchant_id)
+    if terminal_id:
+        query = query.where(ApiKey.terminal_id == terminal_id)
     if not include_revoked:
         query = query.where(ApiKey.revoked_at.is_(None))
     return paginate(session, query, ApiKey.id, limit=limit, cursor=cursor)
