@@ -2,6 +2,7 @@
 
 import io
 import itertools
+import json
 
 import pytest
 from PIL import Image
@@ -14,7 +15,7 @@ from loyalty.members.models import Member
 from loyalty.notifications.models import Notification
 from tests.factories import bearer, make_key
 from tests.factories_members import make_member
-from tests.factories_merchants import make_merchant
+from tests.factories_merchants import make_merchant, make_till, signed_headers
 
 MEMBER_FIELDS = {
     "id",
@@ -359,3 +360,21 @@ def test_activity_is_newest_first_and_filters_by_kind_and_merchant(client, db_se
         -40,
     ]
     assert client.get(url + "?kind=gift", headers=bearer(admin)).status_code == 422
+
+
+def test_a_till_enrols_a_member_with_a_signed_request_and_the_enrolment_records_its_store(client, db_session):
+    merchant, store, _terminal, key, signing_secret = make_till(db_session)
+    body = json.dumps({"email": "till@example.com", "name": "At the till"}).encode()
+    unsigned = client.post("/api/v1/members", data=body, content_type="application/json", headers=bearer(key))
+    assert unsigned.status_code == 401 and unsigned.json["reason"] == "bad_signature"
+    assert count(db_session, Member) == 0
+
+    headers = bearer(key) | signed_headers(signing_secret, "POST", "/api/v1/members", body)
+    response = client.post("/api/v1/members", data=body, content_type="application/json", headers=headers)
+    assert response.status_code == 201
+    row = db_session.get(Member, response.json["id"])
+    assert (row.enrolled_by_merchant_id, row.enrolled_at_store_id) == (merchant.id, store.id)
+
+    path = f"/api/v1/members/{row.id}/card.png"
+    card = client.get(path, headers=bearer(key) | signed_headers(signing_secret, "GET", path))
+    assert card.status_code == 200 and card.mimetype == "image/png"

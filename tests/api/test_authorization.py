@@ -1,0 +1,167 @@
+"""Who may call what, over every operation the served OpenAPI document lists.
+
+No key is 401; a key whose role an operation does not allow is 403; another
+merchant's object is 404 and stays as it was. The roles come from the
+document itself (``x-roles``), so a new endpoint is covered the day it is
+added.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from loyalty.audit.models import AuditEvent
+from loyalty.merchants.models import Merchant, Store, Terminal, TerminalSecret
+from tests.factories import bearer, make_key
+from tests.factories_members import make_member
+from tests.factories_merchants import make_application, make_store, make_terminal, make_till, signed_headers
+
+ROLES = ("admin", "marketer", "merchant", "terminal")
+
+# A body each writing operation accepts, so that a refusal cannot come from validation.
+BODIES = {
+    ("post", "/api/v1/keys"): {"name": "k", "role": "marketer"},
+    ("patch", "/api/v1/program"): {"name": "Renamed"},
+    ("post", "/api/v1/members"): {"email": "matrix@example.com"},
+    ("patch", "/api/v1/members/{member_id}"): {"name": "Renamed"},
+    ("patch", "/api/v1/merchants/{merchant_id}"): {"name": "Taken over"},
+    ("post", "/api/v1/merchants/{merchant_id}/stores"): {"name": "Intruder", "timezone": "UTC"},
+    ("post", "/api/v1/stores/{store_id}/terminals"): {"name": "Intruder"},
+    ("post", "/api/v1/merchants/applications/{application_id}/reject"): {"note": "no"},
+}
+
+
+def operations(client):
+    document = client.get("/api/v1/openapi.json").json
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                yield method, path, operation
+
+
+@pytest.fixture()
+def world(client, db_session):
+    """Merchant A with a store, a terminal and its application; keys of every role, some of merchant B."""
+    merchant_a, store_a, terminal_a, terminal_key, signing_secret = make_till(db_session)
+    application = make_application(db_session)
+    merchant_b, _store_b, _terminal_b, _key_b, _secret_b = make_till(db_session)
+    return {
+        "ids": {
+            "merchant_id": merchant_a.id,
+            "store_id": store_a.id,
+            "terminal_id": terminal_a.id,
+            "application_id": application.id,
+            "member_id": make_member(db_session).id,
+            "key_id": "key_01MATRIX",
+            "notification_id": "ntf_01MATRIX",
+        },
+        "keys": {
+            "admin": make_key(db_session, "admin"),
+            "marketer": make_key(db_session, "marketer"),
+            "merchant": make_key(db_session, "merchant", merchant_id=merchant_a.id),
+            "terminal": terminal_key,
+        },
+        "signing_secret": signing_secret,
+        "merchant_b_key": make_key(db_session, "merchant", merchant_id=merchant_b.id),
+        "merchant_a": merchant_a,
+    }
+
+
+def call(client, method, path, *, key=None, body=None, signing_secret=None):
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = bearer(key) if key else {}
+    if signing_secret:
+        headers |= signed_headers(signing_secret, method.upper(), path, data)
+    return client.open(path, method=method.upper(), data=data or None, content_type="application/json", headers=headers)
+
+
+def fill(path: str, ids: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), "x_unknown"), path)
+
+
+def test_every_operation_needs_a_key_except_the_public_ones(client, world):
+    public = []
+    for method, path, operation in operations(client):
+        response = call(client, method, fill(path, world["ids"]), body=BODIES.get((method, path), {}))
+        if not operation.get("security"):
+            public.append((method, path))
+            continue
+        assert response.status_code == 401, (method, path, response.json)
+        assert response.json["reason"] == "unauthenticated"
+    # The only operation open to anyone is applying to join.
+    assert public == [("post", "/api/v1/merchants/applications")]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_role_outside_an_operations_roles_is_forbidden(client, world, role):
+    checked = 0
+    for method, path, operation in operations(client):
+        if not operation.get("security") or role in operation["x-roles"]:
+            continue
+        secret = world["signing_secret"] if role == "terminal" else None
+        response = call(
+            client,
+            method,
+            fill(path, world["ids"]),
+            key=world["keys"][role],
+            body=BODIES.get((method, path), {}),
+            signing_secret=secret,
+        )
+        assert response.status_code == 403, (role, method, path, response.json)
+        assert response.json["reason"] == "forbidden"
+        checked += 1
+    assert checked > 0 or role == "admin"
+
+
+def test_admin_may_call_every_operation(client, world):
+    for _method, _path, operation in operations(client):
+        assert not operation.get("security") or "admin" in operation["x-roles"]
+
+
+MERCHANT_OWNED = ("merchant_id", "store_id", "terminal_id", "application_id")
+
+
+def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_session, world):
+    def state():
+        db_session.expire_all()
+        return (
+            db_session.get(Merchant, world["ids"]["merchant_id"]).name,
+            db_session.scalar(select(func.count()).select_from(Store)),
+            db_session.scalar(select(func.count()).select_from(Terminal)),
+            db_session.scalar(select(func.count()).select_from(TerminalSecret)),
+            db_session.scalar(select(func.count()).select_from(AuditEvent)),
+        )
+
+    # Merchant A's application must have been approved into merchant A to be A's.
+    application = world["ids"]["application_id"]
+    approved = client.post(
+        f"/api/v1/merchants/applications/{application}/approve", headers=bearer(world["keys"]["admin"])
+    )
+    assert approved.status_code == 201
+    ids = {**world["ids"], "merchant_id": approved.json["merchant_id"]}
+    owner_key = approved.json["api_key"]
+    store = make_store(db_session, ids["merchant_id"])
+    terminal, _key, _secret = make_terminal(db_session, store.id)
+    ids |= {"store_id": store.id, "terminal_id": terminal.id}
+
+    before = state()
+    checked = []
+    for method, path, operation in operations(client):
+        names = re.findall(r"\{(\w+)\}", path)
+        if not names or not set(names) <= set(MERCHANT_OWNED) or "merchant" not in operation.get("x-roles", []):
+            continue
+        url = fill(path, ids)
+        body = BODIES.get((method, path), {})
+        if method == "get":
+            # The owner reads it, so the 404 below is about who asks, not about what exists.
+            assert call(client, method, url, key=owner_key).status_code == 200, (method, path)
+        response = call(client, method, url, key=world["merchant_b_key"], body=body)
+        assert response.status_code == 404, (method, path, response.json)
+        assert response.json["reason"] == "not_found"
+        checked.append((method, path))
+    assert state() == before
+    assert len(checked) >= 9
