@@ -32,7 +32,7 @@ class KeysView(MethodView):
     def post(self, data):
         """Create an admin, marketer or merchant key; the secret is in this answer only."""
         role = Role(data["role"])
-        merchant_id = data["merchant_id"]
+        merchant_id = data["merchant_id"] or None  # "" names no merchant
         if role is Role.MERCHANT:
             if not merchant_id:
                 raise ValidationFailed("A merchant key names its merchant.", errors={"merchant_id": ["Required."]})

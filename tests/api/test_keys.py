@@ -141,3 +141,15 @@ def test_the_audit_trail_lists_key_actions_for_admins_only(client, db_session):
     assert len(page["items"]) == 2
     assert {item["data"]["role"] for item in page["items"]} == {"admin", "marketer"}
     assert client.get("/api/v1/audit-events", headers=bearer(marketer)).status_code == 403
+
+
+def test_an_empty_merchant_id_names_no_merchant(client, db_session):
+    admin = make_key(db_session, "admin")
+    response = client.post(
+        "/api/v1/keys", json={"name": "m", "role": "marketer", "merchant_id": ""}, headers=bearer(admin)
+    )
+    assert response.status_code == 201 and response.json["merchant_id"] is None
+    missing = client.post(
+        "/api/v1/keys", json={"name": "m", "role": "merchant", "merchant_id": ""}, headers=bearer(admin)
+    )
+    assert missing.status_code == 422
