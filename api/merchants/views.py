@@ -135,6 +135,7 @@ class MerchantStoresView(MethodView):
     @requires(Role.ADMIN, Role.MERCHANT)
     @blp.arguments(StoreCreateSchema)
     @blp.response(201, StoreSchema)
+    @blp.alt_response(409, response="Error", description="The merchant is suspended.")
     def post(self, data, merchant_id):
         """Open a store. Its IANA timezone decides local days and hours for earning rules (422 if unknown)."""
         store = services.add_store(db.session, merchant_id=merchant_id, **data, actor=current_actor())

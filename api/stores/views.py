@@ -23,8 +23,16 @@ blp = Blueprint(
     __name__,
     url_prefix="",
     description=(
-        "Stores and their terminals. A terminal holds an API key and a signing secret, both shown once; "
-        "see Signed terminal requests."
+        "Stores and their terminals. A terminal holds an API key and a signing secret, both shown once.\n\n"
+        "**Signed terminal requests.** A terminal sends `X-Loyalty-Timestamp: <unix seconds>` and "
+        "`X-Loyalty-Signature: v1=<hex HMAC-SHA256(signing secret, "
+        '"<timestamp>.<METHOD>.<path with query>.<raw body>")>`, the path as sent (for example '
+        "`/api/v1/purchases?x=1`) and the body byte for byte. Signing is mandatory while the merchant's "
+        "`require_signed_requests` is true (the default); when it is false, unsigned requests pass but a request "
+        "carrying either header must be correctly signed. A missing or wrong signature is 401 `bad_signature`; "
+        "a timestamp that is not whole seconds or is more than 300 s from the server's clock is 401 "
+        "`stale_request`. After a rotation the old secrets stay valid until `previous_valid_until`, so several "
+        "secrets can be valid at once."
     ),
 )
 
@@ -50,6 +58,7 @@ class StoreTerminalsView(MethodView):
     @requires(Role.ADMIN, Role.MERCHANT)
     @blp.arguments(TerminalCreateSchema)
     @blp.response(201, CreatedTerminalSchema)
+    @blp.alt_response(409, response="Error", description="The merchant is suspended.")
     def post(self, data, store_id):
         """Add a terminal. The answer holds its API key and signing secret, which are never shown again."""
         terminal, api_key, signing_secret = services.add_terminal(
@@ -73,6 +82,7 @@ class TerminalRotateView(MethodView):
     @requires(Role.ADMIN, Role.MERCHANT)
     @blp.arguments(RotateSchema)
     @blp.response(200, RotatedSchema)
+    @blp.alt_response(409, response="Error", description="The terminal is revoked.")
     def post(self, data, terminal_id):
         """Give a terminal a new signing secret (shown once). The old secrets stay valid until
         `previous_valid_until`, so the till can switch without refused requests."""
@@ -90,6 +100,7 @@ class TerminalRotateView(MethodView):
 class TerminalRevokeView(MethodView):
     @requires(Role.ADMIN, Role.MERCHANT)
     @blp.response(200, TerminalSchema)
+    @blp.alt_response(409, response="Error", description="The terminal is already revoked.")
     def post(self, terminal_id):
         """Revoke a terminal at once: its key and signing secrets stop working (409 if already revoked)."""
         terminal = services.revoke_terminal(db.session, terminal_id=terminal_id, actor=current_actor())
