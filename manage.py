@@ -12,6 +12,7 @@ anything is installed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -327,11 +328,51 @@ def run_step(name: str, command: list[str]) -> tuple[bool, str]:
     return ok, f"{'ok' if ok else 'FAILED'} ({time.monotonic() - started:.1f} s)"
 
 
+RUN_MARKER = "LOYALTY_TEST_RUN"
+
+
+def processes_marked(token: str) -> list[int]:
+    """Processes started by a test run: they inherited its marker in their environment (Linux /proc)."""
+    wanted = f"{RUN_MARKER}={token}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def stop_leftovers(token: str) -> list[str]:
+    """Stop what a test run left running (servers of a failed fixture, embedded Redis); describe each."""
+    pids = processes_marked(token)
+    described = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            described.append(f"{pid} {command.strip()}")
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            continue
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and processes_marked(token):
+        time.sleep(0.2)
+    for pid in processes_marked(token):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return described
+
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PYTEST_SUMMARY = re.compile(r"^=+ (.* in [0-9.]+s.*?) =+$")
 
 
 def run_pytest(label: str, pytest_args: list[str], env: dict[str, str]) -> tuple[bool, str]:
+    token = os.urandom(8).hex()
+    env = dict(env, **{RUN_MARKER: token})
     command = [sys.executable, "-m", "pytest", *pytest_args]
     if sys.stdout.isatty():
         command.append("--color=yes")
@@ -350,10 +391,17 @@ def run_pytest(label: str, pytest_args: list[str], env: dict[str, str]) -> tuple
                 summary = match.group(1)
     except (Stop, KeyboardInterrupt):
         stop_processes([process], grace=10)
+        stop_leftovers(token)
         raise
     sys.stdout.flush()
     code = process.wait()
     elapsed = time.monotonic() - started
+    leftovers = stop_leftovers(token)
+    if leftovers:
+        say(f"the tests on {label} left {len(leftovers)} process(es) running; stopped them:")
+        for line in leftovers:
+            print(f"    {line}", flush=True)
+        summary += f"; stopped {len(leftovers)} process(es) left running"
     if code == 5:
         return False, f"FAILED: no tests ran ({elapsed:.0f} s)"
     if code != 0:
