@@ -15,6 +15,7 @@ import difflib
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from rules.errors import RuleError
@@ -172,8 +173,10 @@ def side_name(node: Node) -> str:
     return node.name if isinstance(node, FactRef) else "[...]"
 
 
+@lru_cache(maxsize=4096)
 def check_condition(text: str, schema: FactSchema) -> Node | None:
     """Parse and type-check a condition; None when it is empty (always true)."""
+    # Cached: saving a rule and compiling it check the same text, and trees are immutable.
     tree = parse(text)
     if tree is None:
         return None
@@ -201,42 +204,51 @@ _OPS: dict[str, ast.cmpop] = {
 }
 
 
+_LOCATION = {"lineno": 1, "col_offset": 0, "end_lineno": 1, "end_col_offset": 0}
+
+
+def _at(node):
+    # Every generated node gets the same location: faster than ast.fix_missing_locations,
+    # which walks the tree again, and tracebacks only ever need the rule's name.
+    node.__dict__.update(_LOCATION)
+    return node
+
+
 class _Emitter:
     def __init__(self, schema: FactSchema) -> None:
         self.schema = schema
 
     def emit(self, node: Node) -> ast.expr:
         if isinstance(node, Literal):
-            return ast.Constant(node.value)
+            return _at(ast.Constant(node.value))
         if isinstance(node, FactRef):
-            return ast.Subscript(ast.Name("f", ast.Load()), ast.Constant(node.name), ast.Load())
+            return _at(ast.Subscript(_at(ast.Name("f", ast.Load())), _at(ast.Constant(node.name)), ast.Load()))
         if isinstance(node, ListLiteral):
-            return ast.Constant(frozenset(item.value for item in node.items))
+            return _at(ast.Constant(frozenset(item.value for item in node.items)))
         if isinstance(node, Not):
-            return ast.UnaryOp(ast.Not(), self.emit(node.operand))
+            return _at(ast.UnaryOp(ast.Not(), self.emit(node.operand)))
         if isinstance(node, BoolOp):
             op = ast.And() if node.op == "and" else ast.Or()
-            return ast.BoolOp(op, [self.emit(o) for o in node.operands])
-        compare = ast.Compare(self.emit(node.left), [_OPS[node.op]], [self.emit(node.right)])
+            return _at(ast.BoolOp(op, [self.emit(o) for o in node.operands]))
+        compare = _at(ast.Compare(self.emit(node.left), [_OPS[node.op]], [self.emit(node.right)]))
         if node.op in ("<", "<=", ">", ">="):
             # An order comparison with null is false rather than an error at earn time.
             guards = [
-                ast.Compare(self.emit(side), [ast.IsNot()], [ast.Constant(None)])
+                _at(ast.Compare(self.emit(side), [ast.IsNot()], [_at(ast.Constant(None))]))
                 for side in (node.left, node.right)
                 if isinstance(side, FactRef) and self.schema[side.name].nullable
             ]
             if guards:
-                return ast.BoolOp(ast.And(), [*guards, compare])
+                return _at(ast.BoolOp(ast.And(), [*guards, compare]))
         return compare
 
 
 def compile_tree(tree: Node, schema: FactSchema, name: str = "condition") -> Test:
     """Compile a checked syntax tree into ``f(facts) -> bool``."""
-    body = ast.Return(_Emitter(schema).emit(tree))
-    args = ast.arguments(posonlyargs=[], args=[ast.arg("f")], kwonlyargs=[], kw_defaults=[], defaults=[])
-    function = ast.FunctionDef(name="condition", args=args, body=[body], decorator_list=[])
-    module = ast.fix_missing_locations(ast.Module([function], []))
-    code = compile(module, f"<rule {name}>", "exec")
+    body = _at(ast.Return(_Emitter(schema).emit(tree)))
+    args = ast.arguments(posonlyargs=[], args=[_at(ast.arg("f"))], kwonlyargs=[], kw_defaults=[], defaults=[])
+    function = _at(ast.FunctionDef(name="condition", args=args, body=[body], decorator_list=[]))
+    code = compile(ast.Module([function], []), f"<rule {name}>", "exec")
     function_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     # No builtins: the generated code needs none, so it can reach none.
     return types.FunctionType(function_code, {"__builtins__": {}}, "condition")
@@ -295,8 +307,11 @@ def compile_condition(text: str, schema: FactSchema, name: str = "condition") ->
             allowed[fact] = allowed.get(fact, values) & values
         else:
             rest.append(part)
+    test = compile_tree(tree, schema, name)
     residual = None
-    if rest:
+    if rest and not allowed:
+        residual = test  # nothing was left to the index: the residual is the whole condition
+    elif rest:
         residual_tree = rest[0] if len(rest) == 1 else BoolOp("and", tuple(rest), rest[0].position)
         residual = compile_tree(residual_tree, schema, name)
-    return CompiledCondition(text, compile_tree(tree, schema, name), residual, allowed, facts_read(tree))
+    return CompiledCondition(text, test, residual, allowed, facts_read(tree))

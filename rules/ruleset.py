@@ -50,14 +50,16 @@ class RuleSet:
             seen.add(rule.id)
         self.rules: tuple[CompiledRule, ...] = tuple(ordered)
         self._by_id = {rule.id: rule for rule in ordered}
-        instants = {t for r in ordered for t in (r.spec.starts_at, r.spec.ends_at) if t is not None}
-        self._boundaries: list[datetime] = sorted(instants)
+        # POSIX timestamps rather than datetimes: comparing datetimes of different zones
+        # costs a UTC-offset look-up each time. Distinct microseconds stay distinct floats.
+        instants = {t.timestamp() for r in ordered for t in (r.spec.starts_at, r.spec.ends_at) if t is not None}
+        self._boundaries: list[float] = sorted(instants)
         # Epoch i is [boundaries[i-1], boundaries[i]); a rule is in its window in epochs lo..hi-1.
         self._epochs: dict[CompiledRule, tuple[int, int]] = {}
         for rule in ordered:
             starts, ends = rule.spec.starts_at, rule.spec.ends_at
-            lo = 0 if starts is None else bisect_left(self._boundaries, starts) + 1
-            hi = len(self._boundaries) + 1 if ends is None else bisect_left(self._boundaries, ends) + 1
+            lo = 0 if starts is None else bisect_left(self._boundaries, starts.timestamp()) + 1
+            hi = len(self._boundaries) + 1 if ends is None else bisect_left(self._boundaries, ends.timestamp()) + 1
             self._epochs[rule] = (lo, hi)
         self._operator = tuple(r for r in ordered if r.merchant_id is None)
         self._merchant_rules: dict[str, list[CompiledRule]] = {}
@@ -96,7 +98,7 @@ class RuleSet:
         return scope
 
     def _epoch(self, at: datetime) -> int:
-        return bisect_right(self._boundaries, at) if self._boundaries else 0
+        return bisect_right(self._boundaries, at.timestamp()) if self._boundaries else 0
 
     def candidates(self, facts: Mapping[str, Any]) -> tuple[Entry, ...]:
         """The rules that can apply to these facts, each with what remains of its condition."""
