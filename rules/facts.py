@@ -211,10 +211,14 @@ def purchase_facts(
     by_sku: dict[str, int] = {}
     by_category: dict[str, int] = {}
     for index, item in enumerate(items):
-        sku, category, quantity = (_item_value(item, k) for k in ("sku", "category", "quantity"))
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        if isinstance(item, dict):  # the usual case, without the slower Mapping check
+            sku, category, quantity = item.get("sku"), item.get("category"), item.get("quantity")
+        else:
+            sku, category, quantity = (_item_value(item, k) for k in ("sku", "category", "quantity"))
+        # type() rather than isinstance(): True is an int to isinstance, and not a quantity.
+        if type(quantity) is not int or quantity < 1:
             raise FactError("quantity must be a positive integer", field=f"items[{index}].quantity")
-        if not isinstance(sku, str) or not sku:
+        if type(sku) is not str or not sku:
             raise FactError("sku must be a non-empty string", field=f"items[{index}].sku")
         by_sku[sku] = by_sku.get(sku, 0) + quantity
         if category is not None:
