@@ -28,6 +28,13 @@ def compile_rule(rule: RuleSpec | Mapping[str, Any], schema: FactSchema = DEFAUL
     return CompiledRule(spec, condition)
 
 
+def _get(facts: Mapping[str, Any], name: str) -> Any:
+    try:
+        return facts[name]
+    except KeyError:
+        raise FactError(f"missing fact {name!r}", field=name) from None
+
+
 class RuleSet:
     """The active rules of one version, indexed for scoring.
 
@@ -136,13 +143,16 @@ class RuleSet:
         maps a rule id to the points left in its budget. A rule missing from either
         is taken as unused.
         """
-        if explain:
-            return self._explain(facts, usage, budget_remaining)
-        entries = self.candidates(facts)
         try:
+            if explain:
+                return self._explain(facts, usage, budget_remaining)
+            entries = self.candidates(facts)
             points, lines = settle(entries, facts, facts[OCCURRED_AT], usage, budget_remaining, None)
         except KeyError as missing:
             raise FactError(f"missing fact {missing.args[0]!r}", field=str(missing.args[0])) from None
+        except (TypeError, AttributeError) as wrong:
+            # Conditions are type-checked when saved, so this is a caller's fact of the wrong type.
+            raise FactError(f"a fact has the wrong type ({wrong}); see FactSchema.check_facts", field="facts") from None
         return Decision(points, lines, (), self.version)
 
     def _explain(
@@ -160,10 +170,7 @@ class RuleSet:
                 entries.append((rule, rule.condition.test))
             else:
                 reasons[rule.id] = SkipReason.OUT_OF_WINDOW
-        try:
-            points, lines = settle(entries, facts, at, usage, budget_remaining, reasons)
-        except KeyError as missing:
-            raise FactError(f"missing fact {missing.args[0]!r}", field=str(missing.args[0])) from None
+        points, lines = settle(entries, facts, at, usage, budget_remaining, reasons)
         fired = {line.rule_id for line in lines}
         skipped = tuple(
             Skip(rule.id, reasons.get(rule.id, SkipReason.NOT_IN_SCOPE)) for rule in self.rules if rule.id not in fired
@@ -172,7 +179,7 @@ class RuleSet:
 
     def usage_keys(self, facts: Mapping[str, Any]) -> dict[str, str]:
         """For each rule that could fire and has a per-member limit: the period key of its counter."""
-        at = facts[OCCURRED_AT]
+        at = _get(facts, OCCURRED_AT)
         return {rule.id: period_key(rule.period, at) for rule, _ in self.candidates(facts) if rule.times is not None}
 
     def budget_rule_ids(self, facts: Mapping[str, Any]) -> tuple[str, ...]:

@@ -349,3 +349,17 @@ def test_a_compiled_rule_can_be_matched_on_its_own():
     assert compiled is not None and compiled.matches(basket_facts())
     assert not compiled.matches(basket_facts(items=[{"sku": "W", "category": "wine", "quantity": 1}]))
     assert ruleset.get("nope") is None
+
+
+def test_a_fact_of_the_wrong_type_is_a_fact_error_not_a_crash():
+    facts = basket_facts() | {"purchase.total_minor": "4250"}
+    with pytest.raises(FactError):
+        score([rule("r1", condition="purchase.total_minor > 100")], facts)
+    with pytest.raises(FactError):
+        score([rule("r1", condition="purchase.total_minor > 100")], facts, explain=True)
+
+
+def test_the_ledger_helpers_name_a_missing_fact():
+    with pytest.raises(FactError) as caught:
+        RuleSet.build([rule("r1")]).usage_keys({"purchase.merchant_id": "mer_a"})
+    assert caught.value.field == "purchase.occurred_at"
