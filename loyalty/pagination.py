@@ -31,11 +31,13 @@ def encode_cursor(last_id: str) -> str:
 def decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValidationFailed(
-            "The cursor is not one this service gave out.", errors={"cursor": ["Invalid cursor."]}
-        ) from None
+        last_id = base64.urlsafe_b64decode(padded.encode()).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        last_id = ""
+    # Ids are printable ASCII; anything else (a NUL byte would even break PostgreSQL) was not given out here.
+    if not last_id or not last_id.isprintable():
+        raise ValidationFailed("The cursor is not one this service gave out.", errors={"cursor": ["Invalid cursor."]})
+    return last_id
 
 
 def paginate(

@@ -10,8 +10,26 @@ from loyalty.actors import Actor, Role
 from loyalty.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from loyalty.merchants.models import Merchant, Store
 
+_LINE_BREAKS = frozenset("\n\r\t")
 
-def clean_text(value: Any, field: str, *, max_length: int, required: bool) -> str | None:
+
+def _unstorable(text: str, *, multiline: bool) -> bool:
+    """Control characters (a NUL byte cannot even be stored by PostgreSQL) and lone surrogates."""
+    for char in text:
+        code = ord(char)
+        if (code < 32 or code == 127) and not (multiline and char in _LINE_BREAKS):
+            return True
+        if 0xD800 <= code <= 0xDFFF:
+            return True
+    return False
+
+
+def usable_id(value: str) -> bool:
+    """Whether ``value`` could be one of our ids; anything else is simply not found."""
+    return 0 < len(value) <= 64 and value.isascii() and value.isprintable()
+
+
+def clean_text(value: Any, field: str, *, max_length: int, required: bool, multiline: bool = False) -> str | None:
     """Stripped text, None when empty and optional; ``ValidationFailed`` otherwise."""
     label = field.replace("_", " ")
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -21,6 +39,8 @@ def clean_text(value: Any, field: str, *, max_length: int, required: bool) -> st
     if not isinstance(value, str):
         raise ValidationFailed(f"The {label} must be text.", errors={field: ["Not text."]})
     value = value.strip()
+    if _unstorable(value, multiline=multiline):
+        raise ValidationFailed(f"The {label} contains control characters.", errors={field: ["Control characters."]})
     if len(value) > max_length:
         raise ValidationFailed(
             f"The {label} is longer than {max_length} characters.",
@@ -50,7 +70,7 @@ def require_active(merchant: Merchant) -> None:
 
 def get_merchant(session: Session, merchant_id: str, *, actor: Actor) -> Merchant:
     """A merchant the actor may see; another merchant's is not found."""
-    merchant = session.get(Merchant, merchant_id)
+    merchant = session.get(Merchant, merchant_id) if usable_id(merchant_id) else None
     if merchant is None or not actor.sees_merchant(merchant.id):
         raise NotFound("No such merchant.")
     return merchant
@@ -58,7 +78,7 @@ def get_merchant(session: Session, merchant_id: str, *, actor: Actor) -> Merchan
 
 def get_store(session: Session, store_id: str, *, actor: Actor) -> Store:
     """A store the actor may see; another merchant's (or, for a terminal, another store) is not found."""
-    store = session.get(Store, store_id)
+    store = session.get(Store, store_id) if usable_id(store_id) else None
     if store is None or not actor.sees_merchant(store.merchant_id):
         raise NotFound("No such store.")
     if actor.role is Role.TERMINAL and actor.store_id != store.id:

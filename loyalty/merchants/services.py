@@ -18,7 +18,7 @@ from loyalty.audit.services import record_event
 from loyalty.db import utcnow
 from loyalty.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from loyalty.keys.services import create_key
-from loyalty.merchants.checks import clean_text, require_active, require_admin, require_manager
+from loyalty.merchants.checks import clean_text, require_active, require_admin, require_manager, usable_id
 from loyalty.merchants.checks import get_merchant as get_merchant
 from loyalty.merchants.checks import get_store as get_store
 from loyalty.merchants.models import Merchant, MerchantApplication, Store
@@ -106,7 +106,7 @@ def submit_application(
 
 def get_application(session: Session, application_id: str, *, actor: Actor) -> MerchantApplication:
     """An application; a merchant sees only the one that made it a merchant."""
-    application = session.get(MerchantApplication, application_id)
+    application = session.get(MerchantApplication, application_id) if usable_id(application_id) else None
     if application is None:
         raise NotFound("No such merchant application.")
     if actor.role in (Role.MERCHANT, Role.TERMINAL):
@@ -179,7 +179,7 @@ def reject_application(
     session: Session, *, application_id: str, note: str | None = None, actor: Actor
 ) -> MerchantApplication:
     """Turn an application down, with an optional note for the applicant."""
-    note = clean_text(note, "note", max_length=2000, required=False)
+    note = clean_text(note, "note", max_length=2000, required=False, multiline=True)
     application = _decide(session, application_id, status="rejected", note=note, actor=actor)
     record_event(
         session,

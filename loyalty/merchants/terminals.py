@@ -19,7 +19,7 @@ from loyalty.audit.services import record_event
 from loyalty.db import utcnow
 from loyalty.errors import InvalidState, NotFound, ValidationFailed
 from loyalty.keys.services import create_key, list_keys, revoke_key
-from loyalty.merchants.checks import clean_text, get_merchant, get_store, require_active, require_manager
+from loyalty.merchants.checks import clean_text, get_merchant, get_store, require_active, require_manager, usable_id
 from loyalty.merchants.models import Terminal, TerminalSecret
 from loyalty.pagination import Page, paginate
 
@@ -74,7 +74,7 @@ def add_terminal(session: Session, *, store_id: str, name: str, actor: Actor) ->
 
 def get_terminal(session: Session, terminal_id: str, *, actor: Actor) -> Terminal:
     """A terminal the actor may see; another merchant's is not found."""
-    terminal = session.get(Terminal, terminal_id)
+    terminal = session.get(Terminal, terminal_id) if usable_id(terminal_id) else None
     if terminal is None or not actor.sees_merchant(terminal.merchant_id):
         raise NotFound("No such terminal.")
     if actor.role is Role.TERMINAL and actor.terminal_id != terminal.id:

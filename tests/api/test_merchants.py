@@ -180,6 +180,11 @@ def test_a_rejection_without_a_body_is_fine(client, db_session):
         {"name": "Bakery", "contact_email": "a@bakery.example", "website": "javascript:alert(1)"},
         {"name": "Bakery", "contact_email": "a@bakery.example", "category": "c" * 101},
         {"name": "Bakery", "contact_email": "a@bakery.example", "status": "approved"},
+        {"name": "Bak\u0000ery", "contact_email": "a@bakery.example"},
+        {"name": "Bakery\nLtd", "contact_email": "a@bakery.example"},
+        {"name": "Bakery", "contact_email": "a\u0000@bakery.example"},
+        {"name": "Bakery", "contact_email": "a@bakery.example", "website": "https://bakery.example/\u0000"},
+        {"name": "Bakery", "contact_email": "a@bakery.example", "category": "\ud800"},
         [],
         "Bakery",
     ],
@@ -218,9 +223,32 @@ def test_applications_are_listed_newest_first_and_filtered_by_status(client, db_
     approved = client.get(f"{API}/merchants/applications?status=approved", headers=bearer(admin)).json["items"]
     assert [a["id"] for a in approved] == [applications[0].id]
 
-    for query in ("?status=maybe", "?limit=0", "?limit=501", "?limit=x"):
+    for query in ("?status=maybe", "?limit=0", "?limit=501", "?limit=x", "?cursor=%%%", "?cursor=AA", "?cursor=%00"):
         response = client.get(f"{API}/merchants/applications{query}", headers=bearer(admin))
         envelope_of(response, 422)
+
+
+@pytest.mark.parametrize("bad_id", ["nope", "mer_%00", "%00", "%F0%9F%8D%B0", "x" * 300])
+def test_ids_that_cannot_exist_are_simply_not_found(client, db_session, bad_id):
+    admin = make_key(db_session, "admin")
+    for path in (
+        f"/merchants/{bad_id}",
+        f"/merchants/{bad_id}/stores",
+        f"/stores/{bad_id}",
+        f"/stores/{bad_id}/terminals",
+        f"/terminals/{bad_id}",
+        f"/merchants/applications/{bad_id}",
+    ):
+        envelope_of(client.get(API + path, headers=bearer(admin)), 404, "not_found")
+
+
+def test_a_note_may_span_lines_but_not_hold_control_characters(client, db_session):
+    admin = make_key(db_session, "admin")
+    application = make_application(db_session)
+    path = f"{API}/merchants/applications/{application.id}/reject"
+    envelope_of(client.post(path, json={"note": "no\u0000"}, headers=bearer(admin)), 422)
+    response = client.post(path, json={"note": "Outside our area.\nTry again next year."}, headers=bearer(admin))
+    assert response.status_code == 200 and response.json["decision_note"].count("\n") == 1
 
 
 def test_unknown_applications_are_404(client, db_session):
@@ -400,6 +428,8 @@ def test_a_store_needs_an_iana_timezone(client, db_session, timezone):
         {"name": "Main St", "timezone": 1},
         {"name": "Main St", "timezone": "UTC", "merchant_id": "mer_other"},
         {"name": "Main St", "timezone": "UTC", "status": "closed"},
+        {"name": "Main\u0000St", "timezone": "UTC"},
+        {"name": "Main St", "timezone": "Europe/Lisbon\u0000"},
     ],
 )
 def test_bad_stores_are_refused_and_write_nothing(client, db_session, body):
@@ -430,7 +460,17 @@ def test_stores_are_listed_newest_first_page_by_page(client, db_session):
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"name": ""}, {"name": "   "}, {"name": None}, {"name": 7}, {"name": "T", "api_key": "mine"}, []]
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": "   "},
+        {"name": None},
+        {"name": 7},
+        {"name": "T", "api_key": "mine"},
+        {"name": "T\u0000"},
+        [],
+    ],
 )
 def test_bad_terminals_are_refused_and_write_nothing(client, db_session, body):
     merchant = make_merchant(db_session)
