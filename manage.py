@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -331,36 +332,39 @@ def run_step(name: str, command: list[str]) -> tuple[bool, str]:
 RUN_MARKER = "LOYALTY_TEST_RUN"
 
 
-def processes_marked(token: str) -> list[int]:
-    """Processes started by a test run: they inherited its marker in their environment (Linux /proc)."""
+def processes_of_run(token: str, basetemp: Path) -> list[int]:
+    """Processes a test run started: they carry its marker in their environment, or
+    work inside its temporary folder (daemons such as redis-server clear their
+    environment, but keep the instance folder they were started for)."""
     wanted = f"{RUN_MARKER}={token}".encode()
+    inside = str(basetemp) + os.sep
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if wanted in (entry / "environ").read_bytes().split(b"\0"):
+            cwd = os.readlink(entry / "cwd").removesuffix(" (deleted)")
+            if cwd.startswith(inside) or wanted in (entry / "environ").read_bytes().split(b"\0"):
                 found.append(int(entry.name))
         except OSError:
             continue
     return found
 
 
-def stop_leftovers(token: str) -> list[str]:
+def stop_leftovers(token: str, basetemp: Path) -> list[str]:
     """Stop what a test run left running (servers of a failed fixture, embedded Redis); describe each."""
-    pids = processes_marked(token)
     described = []
-    for pid in pids:
+    for pid in processes_of_run(token, basetemp):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            described.append(f"{pid} {command.strip()}")
             os.kill(pid, signal.SIGTERM)
+            described.append(f"{pid} {command.strip()}")
         except OSError:
             continue
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and processes_marked(token):
+    while time.monotonic() < deadline and processes_of_run(token, basetemp):
         time.sleep(0.2)
-    for pid in processes_marked(token):
+    for pid in processes_of_run(token, basetemp):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     return described
@@ -373,7 +377,9 @@ PYTEST_SUMMARY = re.compile(r"^=+ (.* in [0-9.]+s.*?) =+$")
 def run_pytest(label: str, pytest_args: list[str], env: dict[str, str]) -> tuple[bool, str]:
     token = os.urandom(8).hex()
     env = dict(env, **{RUN_MARKER: token})
-    command = [sys.executable, "-m", "pytest", *pytest_args]
+    # A temporary folder of the run's own: what is left in it afterwards is the run's.
+    basetemp = Path(tempfile.mkdtemp(prefix="loyalty-tests-")).resolve()
+    command = [sys.executable, "-m", "pytest", f"--basetemp={basetemp}", *pytest_args]
     if sys.stdout.isatty():
         command.append("--color=yes")
     say(f"tests on {label}: {' '.join(command[1:])}")
@@ -391,17 +397,21 @@ def run_pytest(label: str, pytest_args: list[str], env: dict[str, str]) -> tuple
                 summary = match.group(1)
     except (Stop, KeyboardInterrupt):
         stop_processes([process], grace=10)
-        stop_leftovers(token)
+        stop_leftovers(token, basetemp)
         raise
     sys.stdout.flush()
     code = process.wait()
     elapsed = time.monotonic() - started
-    leftovers = stop_leftovers(token)
+    leftovers = stop_leftovers(token, basetemp)
     if leftovers:
         say(f"the tests on {label} left {len(leftovers)} process(es) running; stopped them:")
         for line in leftovers:
             print(f"    {line}", flush=True)
         summary += f"; stopped {len(leftovers)} process(es) left running"
+    if code == 0:
+        shutil.rmtree(basetemp, ignore_errors=True)
+    else:
+        say(f"the tests' temporary files are kept in {basetemp}")
     if code == 5:
         return False, f"FAILED: no tests ran ({elapsed:.0f} s)"
     if code != 0:
