@@ -12,6 +12,7 @@ from loyalty.actors import Actor, Role
 from loyalty.errors import Forbidden, NotFound, Unauthenticated
 from loyalty.keys.services import actor_for_key, authenticate
 from loyalty.merchants.services import check_merchant_key, check_terminal_request
+from loyalty.text import usable_id
 from web.extensions import db
 
 _ACTOR_KEY = "loyalty.actor"  # per request, never in g (an app context can outlive a request)
@@ -70,6 +71,9 @@ def requires(*roles: Role) -> Callable:
             actor = authenticate_request()
             if actor.role not in allowed:
                 raise Forbidden(f"A {actor.role.value} key may not do that.")
+            # The path's ids: one that could never be ours (a NUL, non-ASCII, far too long) names nothing.
+            if not all(usable_id(value) for value in kwargs.values() if isinstance(value, str)):
+                raise NotFound("There is nothing here.")
             return view(*args, **kwargs)
 
         # Document the security requirement and the roles in the OpenAPI document.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from loyalty.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from loyalty.text import has_control_characters
 
 
 class StrictInteger(fields.Integer):
@@ -51,11 +53,33 @@ class Timestamp(fields.AwareDateTime):
         return text.replace("+00:00", "Z")
 
 
+def _holds_control_characters(value) -> bool:
+    if isinstance(value, str):
+        return has_control_characters(value, multiline=True)
+    if isinstance(value, Mapping):
+        return any(_holds_control_characters(k) or _holds_control_characters(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set):
+        return any(_holds_control_characters(item) for item in value)
+    return False
+
+
+def no_control_characters(value) -> None:
+    """No NUL (PostgreSQL cannot store one) or other control character in any text of a field's value."""
+    if _holds_control_characters(value):
+        raise ma.ValidationError("Contains control characters.")
+
+
 class Schema(ma.Schema):
-    """Base schema: unknown fields are an error, not silently dropped."""
+    """Base schema of every body and query: unknown fields are an error, not silently
+    dropped, and no text holds control characters (tab and line breaks are text; which
+    fields must be one line is the domain's call)."""
 
     class Meta:
         unknown = ma.RAISE
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        # A new list: the bound field is a shallow copy sharing its validators with the declared one.
+        field_obj.validators = [*field_obj.validators, no_control_characters]
 
 
 class PageArgs(Schema):

@@ -11,6 +11,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from loyalty.errors import ValidationFailed
+from loyalty.text import usable_id
 
 T = TypeVar("T")
 
@@ -34,8 +35,8 @@ def decode_cursor(cursor: str) -> str:
         last_id = base64.urlsafe_b64decode(padded.encode()).decode("ascii")
     except (binascii.Error, UnicodeError, ValueError):
         last_id = ""
-    # Ids are printable ASCII; anything else (a NUL byte would even break PostgreSQL) was not given out here.
-    if not last_id or not last_id.isprintable():
+    # Anything but an id (a NUL byte would even break PostgreSQL) was not given out here.
+    if not usable_id(last_id):
         raise ValidationFailed("The cursor is not one this service gave out.", errors={"cursor": ["Invalid cursor."]})
     return last_id
 

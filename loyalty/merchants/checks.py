@@ -9,24 +9,7 @@ from sqlalchemy.orm import Session
 from loyalty.actors import Actor, Role
 from loyalty.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from loyalty.merchants.models import Merchant, Store
-
-_LINE_BREAKS = frozenset("\n\r\t")
-
-
-def _unstorable(text: str, *, multiline: bool) -> bool:
-    """Control characters (a NUL byte cannot even be stored by PostgreSQL) and lone surrogates."""
-    for char in text:
-        code = ord(char)
-        if (code < 32 or code == 127) and not (multiline and char in _LINE_BREAKS):
-            return True
-        if 0xD800 <= code <= 0xDFFF:
-            return True
-    return False
-
-
-def usable_id(value: str) -> bool:
-    """Whether ``value`` could be one of our ids; anything else is simply not found."""
-    return 0 < len(value) <= 64 and value.isascii() and value.isprintable()
+from loyalty.text import has_control_characters, usable_id
 
 
 def clean_text(value: Any, field: str, *, max_length: int, required: bool, multiline: bool = False) -> str | None:
@@ -39,7 +22,7 @@ def clean_text(value: Any, field: str, *, max_length: int, required: bool, multi
     if not isinstance(value, str):
         raise ValidationFailed(f"The {label} must be text.", errors={field: ["Not text."]})
     value = value.strip()
-    if _unstorable(value, multiline=multiline):
+    if has_control_characters(value, multiline=multiline):
         raise ValidationFailed(f"The {label} contains control characters.", errors={field: ["Control characters."]})
     if len(value) > max_length:
         raise ValidationFailed(

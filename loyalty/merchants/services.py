@@ -18,7 +18,7 @@ from loyalty.audit.services import record_event
 from loyalty.db import utcnow
 from loyalty.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from loyalty.keys.services import create_key
-from loyalty.merchants.checks import clean_text, require_active, require_admin, require_manager, usable_id
+from loyalty.merchants.checks import clean_text, require_active, require_admin, require_manager
 from loyalty.merchants.checks import get_merchant as get_merchant
 from loyalty.merchants.checks import get_store as get_store
 from loyalty.merchants.models import Merchant, MerchantApplication, Store
@@ -30,6 +30,7 @@ from loyalty.merchants.terminals import revoke_terminal as revoke_terminal
 from loyalty.merchants.terminals import rotate_terminal_secret as rotate_terminal_secret
 from loyalty.pagination import Page, paginate
 from loyalty.program.services import check_timezone
+from loyalty.text import usable_id
 
 APPLICATION_STATUSES = ("pending", "approved", "rejected")
 MERCHANT_STATUSES = ("active", "suspended")

@@ -19,9 +19,10 @@ from loyalty.audit.services import record_event
 from loyalty.db import utcnow
 from loyalty.errors import InvalidState, NotFound, ValidationFailed
 from loyalty.keys.services import create_key, list_keys, revoke_key
-from loyalty.merchants.checks import clean_text, get_merchant, get_store, require_active, require_manager, usable_id
+from loyalty.merchants.checks import clean_text, get_merchant, get_store, require_active, require_manager
 from loyalty.merchants.models import Terminal, TerminalSecret
 from loyalty.pagination import Page, paginate
+from loyalty.text import usable_id
 
 SIGNING_SECRET_PREFIX = "lss_"  # noqa: S105 (a recognisable prefix, not a secret)
 TERMINAL_STATUSES = ("active", "revoked")

@@ -96,3 +96,35 @@ def test_a_failed_request_writes_nothing(client, db_session):
     before = db_session.query(AuditEvent).count()
     client.patch("/api/v1/program", json={"currency": "ZZZ"}, headers=bearer(admin))
     assert db_session.query(AuditEvent).count() == before
+
+
+@pytest.mark.parametrize("text", ["Nul\u0000byte", "bell\u0007", "escape\u001b[2J", "delete\u007f", "\ud800lone"])
+def test_control_characters_in_a_body_are_a_422_naming_the_field(client, db_session, text):
+    admin = make_key(db_session, "admin")
+    response = client.patch("/api/v1/program", json={"name": text}, headers=bearer(admin))
+    body = assert_envelope(response, 422, "validation_error")
+    assert body["errors"] == {"name": ["Contains control characters."]}
+    assert client.get("/api/v1/program", headers=bearer(admin)).json["name"] != text
+
+
+@pytest.mark.parametrize(
+    "path, field",
+    [
+        ("/api/v1/keys?merchant_id=mer_%00", "merchant_id"),
+        ("/api/v1/notifications?member_id=%00", "member_id"),
+        ("/api/v1/audit-events?object_id=x%00y", "object_id"),
+        ("/api/v1/merchants/applications?cursor=%00", "cursor"),
+    ],
+)
+def test_a_nul_in_a_query_parameter_is_a_422_naming_it(client, db_session, path, field):
+    admin = make_key(db_session, "admin")
+    body = assert_envelope(client.get(path, headers=bearer(admin)), 422, "validation_error")
+    assert field in body["errors"]
+
+
+@pytest.mark.parametrize("key_id", ["key_%00", "%00", "%C3%A9t%C3%A9", "k" * 65])
+def test_a_path_id_that_cannot_exist_is_404_after_the_key_is_checked(client, db_session, key_id):
+    assert_envelope(client.get(f"/api/v1/keys/{key_id}"), 401, "unauthenticated")
+    admin = make_key(db_session, "admin")
+    assert_envelope(client.get(f"/api/v1/keys/{key_id}", headers=bearer(admin)), 404, "not_found")
+    assert_envelope(client.post(f"/api/v1/keys/{key_id}/revoke", headers=bearer(admin)), 404, "not_found")
