@@ -81,9 +81,19 @@ def create_api(app: Flask) -> Api:
     from api.merchants.views import blp as merchants_blp
     from api.notifications.views import blp as notifications_blp
     from api.program.views import blp as program_blp
+    from api.rules.views import blp as rules_blp
     from api.stores.views import blp as stores_blp
 
-    for blp in (program_blp, keys_blp, members_blp, merchants_blp, stores_blp, notifications_blp, audit_blp):
+    for blp in (
+        program_blp,
+        keys_blp,
+        members_blp,
+        merchants_blp,
+        stores_blp,
+        notifications_blp,
+        audit_blp,
+        rules_blp,
+    ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)
     return api

@@ -23,6 +23,18 @@ class ValidationFailed(LoyaltyError):
     reason = "validation_error"
 
 
+class InvalidRule(ValidationFailed):
+    """The rule cannot be saved as written."""
+
+    reason = "invalid_rule"
+
+
+class CurrencyMismatch(ValidationFailed):
+    """The program does not run in that currency."""
+
+    reason = "currency_mismatch"
+
+
 class NotFound(LoyaltyError):
     """No such object."""
 

@@ -1,6 +1,7 @@
 """Imports every model so that the metadata is complete (migrations, tests)."""
 
 from loyalty.audit.models import AuditEvent
+from loyalty.earning.models import Rule, RulesetState, RuleVersion
 from loyalty.keys.models import ApiKey
 from loyalty.ledger.models import LedgerEntry
 from loyalty.members.models import Member
@@ -19,6 +20,9 @@ __all__ = [
     "Notification",
     "OutboxMessage",
     "Program",
+    "Rule",
+    "RuleVersion",
+    "RulesetState",
     "Store",
     "Terminal",
     "TerminalSecret",

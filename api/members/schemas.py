@@ -8,6 +8,7 @@ from loyalty.members.services import ACTIVE, STATUSES, SUSPENDED
 _EMAIL = {"description": "An email address; stored lower-cased."}
 _PHONE = {"description": "E.164, such as +447700900123 (in a query string, send + as %2B)."}
 _CARD = {"description": "16 digits with a Luhn check digit; spaces and dashes are ignored."}
+_BIRTH_MONTH = {"description": "1 to 12, or null: earning rules can read whether a purchase falls in it."}
 
 
 class TierProgressSchema(Schema):
@@ -43,6 +44,7 @@ class MemberSchema(Schema):
     lifecycle_stage = fields.String()
     marketing_opt_in = fields.Boolean()
     referral_code = fields.String(allow_none=True, metadata={"description": "This member's code to refer friends."})
+    birth_month = StrictInteger(allow_none=True, metadata=_BIRTH_MONTH)
 
 
 class MemberCreateSchema(Schema):
@@ -57,6 +59,9 @@ class MemberCreateSchema(Schema):
         validate=validate.Length(max=16),
         metadata={"description": "The referral code of the member who brought this one."},
     )
+    birth_month = StrictInteger(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=12), metadata=_BIRTH_MONTH
+    )
 
 
 class MemberPatchSchema(Schema):
@@ -66,6 +71,7 @@ class MemberPatchSchema(Schema):
     locale = fields.String(validate=validate.OneOf(LOCALES))
     marketing_opt_in = StrictBoolean()
     status = fields.String(validate=validate.OneOf([ACTIVE, SUSPENDED]))
+    birth_month = StrictInteger(allow_none=True, validate=validate.Range(min=1, max=12), metadata=_BIRTH_MONTH)
 
 
 class MemberListArgs(PageArgs):
@@ -129,4 +135,5 @@ def member_body(member) -> dict:
         "lifecycle_stage": member.lifecycle_stage,
         "marketing_opt_in": member.marketing_opt_in,
         "referral_code": member.referral_code,
+        "birth_month": member.birth_month,
     }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Integer, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.db import Base, new_id, utcnow
@@ -30,5 +30,12 @@ class Member(Base):
     lifecycle_stage: Mapped[str] = mapped_column(String(16), default="prospect")
     available_points: Mapped[int] = mapped_column(BigInteger, default=0)
     pending_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What earning rules read about the member (member.purchase_count, .days_since_last_purchase,
+    # .birthday_month); the purchase path keeps the first two up to date.
+    purchase_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_purchase_at: Mapped[datetime | None]
+    birth_month: Mapped[int | None] = mapped_column(SmallInteger)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     erased_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint("birth_month BETWEEN 1 AND 12", name="birth_month"),)

@@ -31,11 +31,20 @@ _REFERRAL_LENGTH = 8
 # A fresh card number or referral code colliding with an existing one is
 # rare (1 in 10^11 per member); a few tries are plenty.
 _ATTEMPTS = 5
-UPDATABLE = ("email", "phone", "name", "locale", "marketing_opt_in", "status")
+UPDATABLE = ("email", "phone", "name", "locale", "marketing_opt_in", "status", "birth_month")
 
 
 def _new_referral_code() -> str:
     return "".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(_REFERRAL_LENGTH))
+
+
+def check_birth_month(value: Any) -> int | None:
+    """A month 1..12 (birthday rules read it), or None; ``ValidationFailed`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 12:
+        raise ValidationFailed("The birth month is a whole number from 1 to 12.", errors={"birth_month": ["1 to 12."]})
+    return value
 
 
 def _check_contacts_free(session: Session, *, email: str | None, phone: str | None, except_id: str | None) -> None:
@@ -68,6 +77,7 @@ def enrol_member(
     locale: str | None = None,
     marketing_opt_in: bool = False,
     referral_code: str | None = None,
+    birth_month: int | None = None,
     actor: Actor,
 ) -> Member:
     """Enrol a shopper, with a new card, and queue the welcome message."""
@@ -80,6 +90,7 @@ def enrol_member(
         )
     name = (name or "").strip() or None
     locale = check_locale(locale or "en")
+    birth_month = check_birth_month(birth_month)
     referrer_id = None
     if referral_code:
         referrer_id = session.scalar(
@@ -96,6 +107,7 @@ def enrol_member(
             name=name,
             locale=locale,
             marketing_opt_in=bool(marketing_opt_in),
+            birth_month=birth_month,
             status=ACTIVE,
             card_number=cards.new_card_number(),
             referral_code=_new_referral_code(),
@@ -219,6 +231,8 @@ def update_member(session: Session, *, member_id: str, changes: dict[str, Any], 
         values["locale"] = check_locale(values["locale"])
     if "name" in values:
         values["name"] = (values["name"] or "").strip() or None
+    if "birth_month" in values:
+        values["birth_month"] = check_birth_month(values["birth_month"])
     if "status" in values and values["status"] not in (ACTIVE, SUSPENDED):
         raise ValidationFailed(
             "Status is active or suspended; close an account by erasing it.",
@@ -265,6 +279,7 @@ def erase_member(session: Session, *, member_id: str, actor: Actor) -> Member:
     member.card_number = None
     member.referral_code = None
     member.marketing_opt_in = False
+    member.birth_month = None
     member.status = CLOSED
     member.erased_at = utcnow()
     forget_recipient(session, member_id=member.id)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.db import Base, utcnow
@@ -24,9 +24,22 @@ class Program(Base):
     tier_grace_days: Mapped[int]
     claim_window_days: Mapped[int]
     timezone: Mapped[str] = mapped_column(String(64))
+    # The operator's limits on the rules merchants write for their own stores (null: no limit).
+    merchants_may_write_rules: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    merchant_max_multiplier_percent: Mapped[int | None] = mapped_column(Integer)
+    merchant_max_bonus_points: Mapped[int | None] = mapped_column(BigInteger)
+    merchant_max_points_per_item: Mapped[int | None] = mapped_column(BigInteger)
+    merchant_max_rate_points: Mapped[int | None] = mapped_column(BigInteger)
+    merchant_max_rate_per_minor: Mapped[int | None] = mapped_column(BigInteger)
+    merchant_max_budget_points: Mapped[int | None] = mapped_column(BigInteger)
+    merchant_require_budget: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    merchant_allow_exclusive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
         CheckConstraint("id = 1", name="single_row"),
         CheckConstraint("redemption_points > 0 AND redemption_value_minor > 0", name="rate_positive"),
+        CheckConstraint(
+            "(merchant_max_rate_points IS NULL) = (merchant_max_rate_per_minor IS NULL)", name="merchant_rate_pair"
+        ),
     )

@@ -25,7 +25,27 @@ DEFAULTS: dict[str, Any] = {
     "tier_grace_days": 30,
     "claim_window_days": 30,
     "timezone": "UTC",
+    "merchants_may_write_rules": True,
+    "merchant_max_multiplier_percent": None,
+    "merchant_max_bonus_points": None,
+    "merchant_max_points_per_item": None,
+    "merchant_max_rate_points": None,
+    "merchant_max_rate_per_minor": None,
+    "merchant_max_budget_points": None,
+    "merchant_require_budget": False,
+    "merchant_allow_exclusive": False,
 }
+
+# The operator's limits on merchants' own rules: whole numbers of at least this, or null for no limit.
+MERCHANT_RULE_LIMITS = {
+    "merchant_max_multiplier_percent": 101,
+    "merchant_max_bonus_points": 1,
+    "merchant_max_points_per_item": 1,
+    "merchant_max_rate_points": 1,
+    "merchant_max_rate_per_minor": 1,
+    "merchant_max_budget_points": 1,
+}
+MERCHANT_RULE_SWITCHES = ("merchants_may_write_rules", "merchant_require_budget", "merchant_allow_exclusive")
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -57,6 +77,26 @@ def get_program(session: Session) -> Program:
     return program
 
 
+def _check_merchant_rule_limits(program: Program, changes: dict[str, Any]) -> None:
+    for field, minimum in MERCHANT_RULE_LIMITS.items():
+        value = changes.get(field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+            raise ValidationFailed(
+                f"{field} is a whole number of at least {minimum}, or null for no limit.",
+                errors={field: [f"At least {minimum}, or null."]},
+            )
+    for field in MERCHANT_RULE_SWITCHES:
+        if field in changes and not isinstance(changes[field], bool):
+            raise ValidationFailed(f"{field} is true or false.", errors={field: ["Not a boolean."]})
+    points = changes.get("merchant_max_rate_points", program.merchant_max_rate_points)
+    per_minor = changes.get("merchant_max_rate_per_minor", program.merchant_max_rate_per_minor)
+    if (points is None) != (per_minor is None):
+        raise ValidationFailed(
+            "The highest earning rate is points per minor units: give both, or neither for no limit.",
+            errors={"merchant_max_rate_points": ["Give both or neither."]},
+        )
+
+
 def update_program(session: Session, *, changes: dict[str, Any], actor: Actor) -> Program:
     """Change some settings; every change is audited with old and new values."""
     program = get_program(session)
@@ -66,6 +106,7 @@ def update_program(session: Session, *, changes: dict[str, Any], actor: Actor) -
         check_timezone(changes["timezone"])
     if "name" in changes and not str(changes["name"]).strip():
         raise ValidationFailed("The program needs a name.", errors={"name": ["Required."]})
+    _check_merchant_rule_limits(program, changes)
     diff = {}
     for field, value in changes.items():
         if not hasattr(Program, field) or field in ("id", "updated_at"):

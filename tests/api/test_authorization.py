@@ -32,6 +32,9 @@ BODIES = {
     ("post", "/api/v1/merchants/{merchant_id}/stores"): {"name": "Intruder", "timezone": "UTC"},
     ("post", "/api/v1/stores/{store_id}/terminals"): {"name": "Intruder"},
     ("post", "/api/v1/merchants/applications/{application_id}/reject"): {"note": "no"},
+    ("post", "/api/v1/rules"): {"name": "Matrix bonus", "effect": {"type": "bonus", "points": 1}},
+    ("patch", "/api/v1/rules/{rule_id}"): {"name": "Renamed"},
+    ("post", "/api/v1/purchases/quote"): {"currency": "EUR", "total_minor": 100, "items": []},
 }
 
 

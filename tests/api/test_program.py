@@ -11,6 +11,16 @@ DEFAULT = {
     "tier_grace_days": 30,
     "claim_window_days": 30,
     "timezone": "UTC",
+    "merchant_rules": {
+        "merchants_may_write": True,
+        "max_multiplier_percent": None,
+        "max_bonus_points": None,
+        "max_points_per_item": None,
+        "max_earn_rate": None,
+        "max_budget_points": None,
+        "require_budget": False,
+        "allow_exclusive": False,
+    },
 }
 
 

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loyalty.db import Base, json_type, new_id, utcnow
+
+
+class Rule(Base):
+    """An earning rule: its status and which of its versions is current.
+
+    The rule's content lives in its versions. ``merchant_id`` null is an
+    operator-wide rule; otherwise the rule applies at that merchant's stores only.
+    """
+
+    __tablename__ = "rules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("rul"))
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'active', 'paused')", name="status"),
+        Index("ix_rules_merchant", "merchant_id", "id"),
+        Index("ix_rules_status", "status", "id"),
+    )
+
+
+class RuleVersion(Base):
+    """One version of a rule's content, kept for the record once it has been active.
+
+    A draft is edited in place; a change to an active or paused rule makes a new
+    version, so a scored purchase can always name the version that scored it.
+    ``created_at`` and ``created_by_*`` say who last wrote this version's content.
+    """
+
+    __tablename__ = "rule_versions"
+
+    rule_id: Mapped[str] = mapped_column(ForeignKey("rules.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    priority: Mapped[int] = mapped_column(BigInteger)
+    stacking: Mapped[str] = mapped_column(String(16))
+    merchant_id: Mapped[str | None] = mapped_column(String(40))
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    condition: Mapped[str] = mapped_column(Text)
+    effect: Mapped[dict] = mapped_column(json_type())
+    limits: Mapped[dict] = mapped_column(json_type(), default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_kind: Mapped[str] = mapped_column(String(16))
+    created_by_name: Mapped[str] = mapped_column(String(200))
+    created_by_role: Mapped[str | None] = mapped_column(String(16))
+    created_by_key_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class RulesetState(Base):
+    """The version of the set of active rules: one row, bumped by every change to that set.
+
+    ``token`` is new at every bump, so a cached rule set is never mistaken for
+    another one that reached the same number in a transaction that rolled back.
+    """
+
+    __tablename__ = "ruleset_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    token: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
