@@ -81,6 +81,7 @@ def create_api(app: Flask) -> Api:
     from api.merchants.views import blp as merchants_blp
     from api.notifications.views import blp as notifications_blp
     from api.program.views import blp as program_blp
+    from api.purchases.views import blp as purchases_blp
     from api.rules.views import blp as rules_blp
     from api.stores.views import blp as stores_blp
 
@@ -93,6 +94,7 @@ def create_api(app: Flask) -> Api:
         notifications_blp,
         audit_blp,
         rules_blp,
+        purchases_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)

@@ -1,0 +1,183 @@
+"""What a basket would earn: the facts of a purchase, the active rules, and a decision, with nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from loyalty.actors import Actor, Role
+from loyalty.db import utcnow
+from loyalty.earning.ruleset import active_ruleset
+from loyalty.errors import CurrencyMismatch, Forbidden, NotFound, ValidationFailed
+from loyalty.members.services import find_member
+from loyalty.merchants.services import get_store
+from loyalty.program.services import get_program
+from rules import FactError, Line, RuleSet, SkipReason, member_facts, purchase_facts
+
+# The member facts of an anonymous purchase: nothing is known of the shopper, so no
+# tier, no purchases before, enrolled today, never bought before, no birthday. The
+# lifecycle stage is its own value so a rule can include or exclude anonymous baskets.
+ANONYMOUS_LIFECYCLE_STAGE = "anonymous"
+IDENTIFIERS = ("card_number", "member_id", "phone", "email")
+
+
+@dataclass(frozen=True)
+class SkippedRule:
+    """A rule in scope that gave no points, and why."""
+
+    rule_id: str
+    rule_name: str
+    reason: SkipReason
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The points a basket would earn now; ``breakdown`` sums exactly to ``points``."""
+
+    points: int
+    breakdown: tuple[Line, ...]
+    skipped: tuple[SkippedRule, ...]
+    ruleset_version: int
+    store_id: str
+    merchant_id: str
+    member_id: str | None
+
+
+def resolve_store(session: Session, *, store_id: str | None, actor: Actor):
+    """The store of a purchase: a terminal's own; for other keys the one named (a merchant's own only)."""
+    if actor.role is Role.TERMINAL:
+        if store_id is not None and store_id != actor.store_id:
+            raise NotFound("No such store.")
+        store_id = actor.store_id
+    elif not store_id:
+        raise ValidationFailed(
+            "Name the store of the purchase (store_id); only a terminal's key implies it.",
+            errors={"store_id": ["Required for this key."]},
+        )
+    return get_store(session, store_id, actor=actor)
+
+
+def basket_facts(
+    *,
+    store: Any,
+    member: Any | None,
+    items: Iterable[Mapping[str, Any]],
+    total_minor: int,
+    currency: str,
+    occurred_at: datetime,
+) -> dict[str, Any]:
+    """The facts rules read about a basket at a store, for a member or anonymous (``member`` None).
+
+    Purchases, quotes and simulations build facts here, so that a rule means the
+    same thing everywhere; local days and hours are in the store's timezone.
+    """
+    timezone = store.timezone
+    try:
+        facts = purchase_facts(
+            items=items,
+            total_minor=total_minor,
+            currency=currency,
+            merchant_id=store.merchant_id,
+            store_id=store.id,
+            occurred_at=occurred_at,
+            timezone=timezone,
+        )
+        if member is None:
+            return facts | member_facts(
+                tier=None,
+                purchase_count=0,
+                enrolled_at=occurred_at,
+                last_purchase_at=None,
+                lifecycle_stage=ANONYMOUS_LIFECYCLE_STAGE,
+                birth_month=None,
+                occurred_at=occurred_at,
+                timezone=timezone,
+            )
+        return facts | member_facts(
+            tier=member.tier_code,
+            purchase_count=member.purchase_count,
+            enrolled_at=member.enrolled_at,
+            last_purchase_at=member.last_purchase_at,
+            lifecycle_stage=member.lifecycle_stage,
+            birth_month=member.birth_month,
+            occurred_at=occurred_at,
+            timezone=timezone,
+        )
+    except FactError as error:
+        raise ValidationFailed(f"The basket cannot be scored: {error}", errors={error.field: [error.message]}) from None
+
+
+def _limit_counts(
+    session: Session, ruleset: RuleSet, facts: Mapping[str, Any], member_id: str | None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The per-member usage and the remaining budgets of the rules this basket can touch.
+
+    Returns ``(usage, budget_remaining)`` for ``RuleSet.score``: ``usage`` maps a
+    rule id to how often the rule already fired for this member in its current
+    period (the period keys are ``ruleset.usage_keys(facts)``), ``budget_remaining``
+    maps a rule id to the points left in its budget (the rules are
+    ``ruleset.budget_rule_ids(facts)``). This is where the ledger's counters plug
+    in. Until purchases are recorded no rule has fired, so both maps are empty:
+    every rule counts as unused and every budget as whole.
+    """
+    return {}, {}
+
+
+def quote_purchase(
+    session: Session,
+    *,
+    store_id: str | None,
+    member: Mapping[str, str] | None,
+    occurred_at: datetime | None,
+    currency: str,
+    total_minor: int,
+    items: Iterable[Mapping[str, Any]],
+    explain: bool = False,
+    actor: Actor,
+) -> Quote:
+    """Score a basket against the active rules as a purchase would be, writing nothing.
+
+    ``member`` names the member by one of card_number, member_id, phone or email,
+    or is None for an anonymous basket. ``explain`` also returns the rules in
+    scope that gave nothing, with the reason (not for terminals).
+    """
+    if explain and actor.role is Role.TERMINAL:
+        raise Forbidden("A terminal's key gets the points and breakdown; explanations are for staff keys.")
+    store = resolve_store(session, store_id=store_id, actor=actor)
+    program_currency = get_program(session).currency
+    if currency != program_currency:
+        raise CurrencyMismatch(
+            f"The program runs in {program_currency}; this basket is in {currency}.",
+            errors={"currency": [f"Must be {program_currency}."]},
+        )
+    shopper = find_member(session, **{k: v for k, v in (member or {}).items() if k in IDENTIFIERS}) if member else None
+    facts = basket_facts(
+        store=store,
+        member=shopper,
+        items=items,
+        total_minor=total_minor,
+        currency=currency,
+        occurred_at=occurred_at or utcnow(),
+    )
+    ruleset = active_ruleset(session)
+    usage, budget_remaining = _limit_counts(session, ruleset, facts, shopper.id if shopper else None)
+    decision = ruleset.score(facts, usage=usage, budget_remaining=budget_remaining, explain=explain)
+    skipped = tuple(
+        SkippedRule(skip.rule_id, ruleset.get(skip.rule_id).name, skip.reason)
+        for skip in decision.skipped
+        # Other merchants' rules never apply here; listing them would say nothing and show them.
+        if skip.reason is not SkipReason.NOT_IN_SCOPE
+    )
+    return Quote(
+        points=decision.points,
+        breakdown=decision.breakdown,
+        skipped=skipped,
+        ruleset_version=ruleset.version,
+        store_id=store.id,
+        merchant_id=store.merchant_id,
+        member_id=shopper.id if shopper else None,
+    )
