@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
+
+from tests.databases import fresh_database
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
@@ -31,28 +33,17 @@ def _worker_number() -> int:
     return int(match.group(1)) if match else 0
 
 
-def _postgres_database(base_url: str) -> str:
-    """Create a fresh database for this worker and return its URL."""
-    url = make_url(base_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"loyalty_test_{_worker_id()}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def instance_path(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp(f"instance-{_worker_id()}")
 
 
 @pytest.fixture(scope="session")
-def database_url(instance_path) -> str:
-    if TEST_DATABASE_URL:
-        return _postgres_database(TEST_DATABASE_URL)
-    return f"sqlite:///{instance_path / 'test.db'}"
+def database_url(instance_path) -> Iterator[str]:
+    # Named for this run and worker on PostgreSQL, and dropped at the end (by force:
+    # the app's pooled connections are still open then).
+    with fresh_database("test", instance_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
