@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from loyalty.db import isoformat_z
 from loyalty.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from loyalty.text import has_control_characters
 
@@ -49,8 +50,7 @@ class Timestamp(fields.AwareDateTime):
             return None
         if not isinstance(value, datetime):
             raise TypeError("Timestamp expects a datetime")
-        text = value.astimezone(UTC).isoformat(timespec="milliseconds")
-        return text.replace("+00:00", "Z")
+        return isoformat_z(value)
 
 
 def _holds_control_characters(value) -> bool:

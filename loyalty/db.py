@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -53,6 +54,20 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+def isoformat_z(value: datetime | None) -> str | None:
+    """A timestamp as the API writes it: UTC, milliseconds, ``Z``."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def add_months(value: datetime, months: int) -> datetime:
+    """The same day and time ``months`` later, on the month's last day when it is shorter."""
+    month_index = value.month - 1 + months
+    year, month = value.year + month_index // 12, month_index % 12 + 1
+    return value.replace(year=year, month=month, day=min(value.day, calendar.monthrange(year, month)[1]))
 
 
 def new_id(prefix: str) -> str:

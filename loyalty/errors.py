@@ -87,3 +87,27 @@ class StaleRequest(Unauthenticated):
     """The request timestamp is too far from the server's clock."""
 
     reason = "stale_request"
+
+
+class IdempotencyConflict(Conflict):
+    """That external_id or idempotency key was already used with a different body."""
+
+    reason = "idempotency_conflict"
+
+
+class AlreadyClaimed(Conflict):
+    """The purchase's points have already been claimed."""
+
+    reason = "already_claimed"
+
+
+class InsufficientPoints(ValidationFailed):
+    """Not enough points are available."""
+
+    reason = "insufficient_points"
+
+
+class ReturnExceedsPurchase(ValidationFailed):
+    """More is being returned than was bought."""
+
+    reason = "return_exceeds_purchase"

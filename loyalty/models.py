@@ -3,12 +3,13 @@
 from loyalty.audit.models import AuditEvent
 from loyalty.earning.models import Rule, RulesetState, RuleVersion
 from loyalty.keys.models import ApiKey
-from loyalty.ledger.models import LedgerEntry
+from loyalty.ledger.models import LedgerEntry, RuleBudget, RuleUsage
 from loyalty.members.models import Member
 from loyalty.merchants.models import Merchant, MerchantApplication, Store, Terminal, TerminalSecret
 from loyalty.notifications.models import Notification
 from loyalty.outbox.models import OutboxMessage
 from loyalty.program.models import Program
+from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
 
 __all__ = [
     "ApiKey",
@@ -20,7 +21,12 @@ __all__ = [
     "Notification",
     "OutboxMessage",
     "Program",
+    "Purchase",
+    "PurchaseItem",
+    "PurchaseReturn",
     "Rule",
+    "RuleBudget",
+    "RuleUsage",
     "RuleVersion",
     "RulesetState",
     "Store",

@@ -145,3 +145,21 @@ def run_jobs(app, db_session, redis_conn):
         return ran
 
     return run
+
+
+@pytest.fixture()
+def committed(app, engine, redis_conn):
+    """Sessions that really commit, on connections of their own (for races between transactions).
+
+    Yields a session factory; every table is emptied afterwards, so the next
+    test starts from the migrated, empty database as usual.
+    """
+    from sqlalchemy.orm import sessionmaker
+
+    from loyalty.db import Base
+
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    yield factory
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())

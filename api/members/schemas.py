@@ -119,8 +119,8 @@ MemberPage = page_schema(MemberSchema, "MemberPage")
 ActivityPage = page_schema(ActivityEntrySchema, "ActivityPage")
 
 
-def member_body(member) -> dict:
-    """A member as API.md shows it."""
+def member_body(member, balance) -> dict:
+    """A member as API.md shows it, with the balance the ledger gives now."""
     return {
         "id": member.id,
         "card_number": member.card_number,
@@ -131,7 +131,7 @@ def member_body(member) -> dict:
         "status": member.status,
         "enrolled_at": member.enrolled_at,
         "tier": None,
-        "balance": {"available": member.available_points, "pending": member.pending_points},
+        "balance": balance.as_dict(),
         "lifecycle_stage": member.lifecycle_stage,
         "marketing_opt_in": member.marketing_opt_in,
         "referral_code": member.referral_code,

@@ -18,6 +18,7 @@ from api.members.schemas import (
 from loyalty.actors import Role
 from loyalty.errors import Forbidden, NotFound, ValidationFailed
 from loyalty.ledger.queries import list_activity
+from loyalty.ledger.services import balance
 from loyalty.members import qr
 from loyalty.members import services as members
 from web.extensions import db
@@ -26,6 +27,10 @@ blp = Blueprint("members", __name__, url_prefix="/members", description="Members
 
 IDENTIFIERS = ("card_number", "email", "phone")
 BROWSING_ROLES = (Role.ADMIN, Role.MARKETER)
+
+
+def _body(member) -> dict:
+    return member_body(member, balance(db.session, member))
 
 
 def _query_phone(value: str | None) -> str | None:
@@ -47,7 +52,7 @@ class MembersView(MethodView):
         """
         member = members.enrol_member(db.session, **data, actor=current_actor())
         db.session.commit()
-        return member_body(member)
+        return _body(member)
 
     @requires(Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
     @blp.arguments(MemberListArgs, location="query")
@@ -69,11 +74,11 @@ class MembersView(MethodView):
             member = members.lookup_members(db.session, **given)
             if member is not None and args["status"] and member.status != args["status"]:
                 member = None
-            return {"items": [member_body(member)] if member else [], "next_cursor": None}
+            return {"items": [_body(member)] if member else [], "next_cursor": None}
         if current_actor().role not in BROWSING_ROLES:
             raise Forbidden("Look a member up by card_number, email or phone.")
         page = members.list_members(db.session, limit=args["limit"], cursor=args["cursor"], status=args["status"])
-        return page_body(page) | {"items": [member_body(m) for m in page.items]}
+        return page_body(page) | {"items": [_body(m) for m in page.items]}
 
 
 @blp.route("/<member_id>")
@@ -85,7 +90,7 @@ class MemberView(MethodView):
         member = members.get_member(db.session, member_id)
         if member.status == members.CLOSED and current_actor().role not in BROWSING_ROLES:
             raise NotFound("No such member.")
-        return member_body(member)
+        return _body(member)
 
     @requires(Role.ADMIN)
     @blp.arguments(MemberPatchSchema)
@@ -94,7 +99,7 @@ class MemberView(MethodView):
         """Change a member's contact details, language, marketing consent or status."""
         member = members.update_member(db.session, member_id=member_id, changes=data, actor=current_actor())
         db.session.commit()
-        return member_body(member)
+        return _body(member)
 
     @requires(Role.ADMIN)
     @blp.response(200, MemberSchema)
@@ -102,7 +107,7 @@ class MemberView(MethodView):
         """Erase the member's personal data and close the account; the ledger stays, anonymised."""
         member = members.erase_member(db.session, member_id=member_id, actor=current_actor())
         db.session.commit()
-        return member_body(member)
+        return _body(member)
 
 
 def _card_number_for(member_id: str) -> str:

@@ -13,10 +13,11 @@ from loyalty.actors import Actor, Role
 from loyalty.db import utcnow
 from loyalty.earning.ruleset import active_ruleset
 from loyalty.errors import CurrencyMismatch, Forbidden, NotFound, ValidationFailed
+from loyalty.ledger.counters import read_budgets, read_usage
 from loyalty.members.services import find_member
 from loyalty.merchants.services import get_store
 from loyalty.program.services import get_program
-from rules import FactError, Line, RuleSet, SkipReason, member_facts, purchase_facts
+from rules import FactError, Line, SkipReason, member_facts, purchase_facts
 
 # The member facts of an anonymous purchase: nothing is known of the shopper, so no
 # tier, no purchases before, enrolled today, never bought before, no birthday. The
@@ -111,22 +112,6 @@ def basket_facts(
         raise ValidationFailed(f"The basket cannot be scored: {error}", errors={error.field: [error.message]}) from None
 
 
-def _limit_counts(
-    session: Session, ruleset: RuleSet, facts: Mapping[str, Any], member_id: str | None
-) -> tuple[dict[str, int], dict[str, int]]:
-    """The per-member usage and the remaining budgets of the rules this basket can touch.
-
-    Returns ``(usage, budget_remaining)`` for ``RuleSet.score``: ``usage`` maps a
-    rule id to how often the rule already fired for this member in its current
-    period (the period keys are ``ruleset.usage_keys(facts)``), ``budget_remaining``
-    maps a rule id to the points left in its budget (the rules are
-    ``ruleset.budget_rule_ids(facts)``). This is where the ledger's counters plug
-    in. Until purchases are recorded no rule has fired, so both maps are empty:
-    every rule counts as unused and every budget as whole.
-    """
-    return {}, {}
-
-
 def quote_purchase(
     session: Session,
     *,
@@ -164,8 +149,11 @@ def quote_purchase(
         occurred_at=occurred_at or utcnow(),
     )
     ruleset = active_ruleset(session)
-    usage, budget_remaining = _limit_counts(session, ruleset, facts, shopper.id if shopper else None)
-    decision = ruleset.score(facts, usage=usage, budget_remaining=budget_remaining, explain=explain)
+    # The live counters, read but not changed: a quote never spends a limit or a budget.
+    usage = read_usage(session, ruleset, facts, shopper.id if shopper else None)
+    decision = ruleset.score(
+        facts, usage=usage, budget_remaining=read_budgets(session, ruleset, facts), explain=explain
+    )
     skipped = tuple(
         SkippedRule(skip.rule_id, ruleset.get(skip.rule_id).name, skip.reason)
         for skip in decision.skipped

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.db import Base, json_type, new_id, utcnow
@@ -13,6 +13,11 @@ class LedgerEntry(Base):
 
     ``balance_after`` is the member's available balance once the entry is
     applied; ``breakdown`` lists the rules that produced an earn entry.
+
+    An entry that adds points is also a *lot*: ``lot_remaining`` is the part of
+    it not yet spent, returned or expired. Lots become spendable at
+    ``available_at`` and expire at ``expires_at``; spending takes the lots that
+    expire first. Entries that take points away have no lot.
     """
 
     __tablename__ = "ledger_entries"
@@ -34,9 +39,40 @@ class LedgerEntry(Base):
     actor_kind: Mapped[str] = mapped_column(String(16))
     actor_name: Mapped[str] = mapped_column(String(200))
     actor_key_id: Mapped[str | None] = mapped_column(String(40))
+    lot_remaining: Mapped[int | None] = mapped_column(BigInteger)
+    rule_set_version: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         # The activity of one member, newest first, optionally by kind.
         Index("ix_ledger_entries_member", "member_id", "id"),
         Index("ix_ledger_entries_merchant", "merchant_id", "id"),
+        Index("ix_ledger_entries_purchase", "purchase_id"),
+        # A member's open lots, soonest expiring first; only lots with points left.
+        Index(
+            "ix_ledger_entries_open_lots",
+            "member_id",
+            "expires_at",
+            postgresql_where=text("lot_remaining > 0"),
+            sqlite_where=text("lot_remaining > 0"),
+        ),
     )
+
+
+class RuleUsage(Base):
+    """How many times a rule has fired for a member in one period (``day:2026-11-22``...)."""
+
+    __tablename__ = "rule_usages"
+
+    rule_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(24), primary_key=True)
+    times: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RuleBudget(Base):
+    """Points a rule with a budget has given so far; never more than its budget."""
+
+    __tablename__ = "rule_budgets"
+
+    rule_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    spent_points: Mapped[int] = mapped_column(BigInteger, default=0)

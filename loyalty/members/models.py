@@ -28,8 +28,13 @@ class Member(Base):
     referred_by_member_id: Mapped[str | None] = mapped_column(String(40))
     tier_code: Mapped[str | None] = mapped_column(String(32))
     lifecycle_stage: Mapped[str] = mapped_column(String(16), default="prospect")
-    available_points: Mapped[int] = mapped_column(BigInteger, default=0)
-    pending_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The ledger's running figures, changed only by loyalty.ledger.services under
+    # this row's lock: the sum of every entry's points, the points taken back
+    # beyond what the member still held (paid off by the next points added),
+    # and the last moment any of the member's points are still pending.
+    points_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_debt: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending_until: Mapped[datetime | None]
     # What earning rules read about the member (member.purchase_count, .days_since_last_purchase,
     # .birthday_month); the purchase path keeps the first two up to date.
     purchase_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

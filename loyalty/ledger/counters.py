@@ -1,0 +1,106 @@
+"""The counts rule limits and budgets are judged on, kept exact under concurrency.
+
+Per-member usage is only ever changed under the member's lock, so reading it
+and adding one is exact. A budget is shared by every member: it is spent with
+one conditional ``UPDATE ... WHERE spent_points + :points <= :budget``, which
+PostgreSQL re-checks against the latest committed row when two transactions
+race, so a budget is never overspent; the loser re-scores without the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from loyalty.ledger.models import RuleBudget, RuleUsage
+from rules import Decision, RuleSet
+
+# Re-scoring after losing a budget race is rare; more rounds than this means a
+# budget is being drained by many tills at once, and the rule is left out.
+MAX_ROUNDS = 5
+
+
+def read_usage(session: Session, ruleset: RuleSet, facts: Mapping[str, Any], member_id: str | None) -> dict[str, int]:
+    """Times each limited rule has fired for the member in the purchase's period."""
+    keys = ruleset.usage_keys(facts) if member_id else {}
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(RuleUsage.rule_id, RuleUsage.period_key, RuleUsage.times).where(
+            RuleUsage.member_id == member_id, RuleUsage.rule_id.in_(keys)
+        )
+    ).all()
+    return {rule_id: times for rule_id, key, times in rows if keys.get(rule_id) == key}
+
+
+def read_budgets(session: Session, ruleset: RuleSet, facts: Mapping[str, Any]) -> dict[str, int]:
+    """Points each budgeted rule that could fire has left."""
+    ids = ruleset.budget_rule_ids(facts)
+    if not ids:
+        return {}
+    spent = dict(
+        session.execute(select(RuleBudget.rule_id, RuleBudget.spent_points).where(RuleBudget.rule_id.in_(ids))).all()
+    )
+    return {rule_id: ruleset.get(rule_id).budget - spent.get(rule_id, 0) for rule_id in ids}
+
+
+def _spend_budget(session: Session, rule_id: str, points: int, budget: int) -> bool:
+    if session.get(RuleBudget, rule_id) is None:
+        # First spend of this budget: create its row. A purchase racing to do
+        # the same wins or loses the insert; either way the row then exists.
+        try:
+            with session.begin_nested():
+                session.add(RuleBudget(rule_id=rule_id, spent_points=0))
+        except IntegrityError:
+            pass
+    result = session.execute(
+        update(RuleBudget)
+        .where(RuleBudget.rule_id == rule_id, RuleBudget.spent_points + points <= budget)
+        .values(spent_points=RuleBudget.spent_points + points)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _count_usage(session: Session, rule_id: str, member_id: str, period_key: str) -> None:
+    usage = session.get(RuleUsage, (rule_id, member_id, period_key))
+    if usage is None:
+        session.add(RuleUsage(rule_id=rule_id, member_id=member_id, period_key=period_key, times=1))
+    else:
+        usage.times += 1
+    session.flush()
+
+
+def score_and_count(session: Session, ruleset: RuleSet, facts: Mapping[str, Any], member_id: str | None) -> Decision:
+    """Score a purchase against the live counters and record what it used, exactly once.
+
+    Must run in the purchase's transaction, after the member is locked.
+    """
+    usage = read_usage(session, ruleset, facts, member_id)
+    for _round in range(MAX_ROUNDS):
+        budgets = read_budgets(session, ruleset, facts)
+        decision = ruleset.score(facts, usage=usage, budget_remaining=budgets)
+        budgeted = sorted(
+            (line for line in decision.breakdown if ruleset.get(line.rule_id).budget is not None),
+            key=lambda line: line.rule_id,
+        )
+        savepoint = session.begin_nested()
+        if all(
+            _spend_budget(session, line.rule_id, line.points, ruleset.get(line.rule_id).budget) for line in budgeted
+        ):
+            savepoint.commit()
+            break
+        savepoint.rollback()  # another purchase took the budget first: score again
+    else:
+        # Budgets keep moving under us: score once more with them all spent.
+        budgets = dict.fromkeys(ruleset.budget_rule_ids(facts), 0)
+        decision = ruleset.score(facts, usage=usage, budget_remaining=budgets)
+    if member_id:
+        for line in decision.breakdown:
+            if line.period_key is not None:
+                _count_usage(session, line.rule_id, member_id, line.period_key)
+    return decision

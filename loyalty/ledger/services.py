@@ -1,0 +1,249 @@
+"""The points ledger: every change of a member's points, made under the member's lock.
+
+The member row holds the running figures (``points_balance``: the sum of every
+entry; ``points_debt``: points taken back beyond what the member held;
+``pending_until``); the entries that add points are lots, with what is left of
+them. At every moment::
+
+    sum(lot_remaining) - points_debt == points_balance == sum(entry.points)
+    pending   = sum(lot_remaining of lots with available_at > now)
+    available = points_balance - pending
+
+so pending points become available by the passing of time alone, and
+``available + pending`` always equals the sum of the member's activity.
+Every function here expects the member locked with ``lock_member`` first: that
+lock is what makes concurrent purchases, returns and redemptions of one member
+apply one after the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from loyalty.actors import Actor
+from loyalty.db import utcnow
+from loyalty.errors import InsufficientPoints, MemberNotFound
+from loyalty.ledger.models import LedgerEntry
+from loyalty.members.models import Member
+
+ADDING = ("earn", "claim", "adjust", "redeem_cancel")
+TAKING = ("return", "redeem", "expire", "adjust")
+
+
+@dataclass(frozen=True)
+class Balance:
+    available: int
+    pending: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"available": self.available, "pending": self.pending}
+
+
+@dataclass
+class EntryContext:
+    """Why an entry is written: who, where, for which purchase or redemption."""
+
+    actor: Actor
+    merchant_id: str | None = None
+    store_id: str | None = None
+    purchase_id: str | None = None
+    redemption_id: str | None = None
+    breakdown: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
+    rule_set_version: int | None = None
+
+
+def lock_member(session: Session, member_id: str) -> Member:
+    """The member row, locked until the transaction ends (re-read, never from the cache)."""
+    member = session.execute(
+        # FOR NO KEY UPDATE: it does not wait for the key-share locks that
+        # inserting rows referring to the member takes, so two purchases of one
+        # member queue here instead of deadlocking.
+        select(Member).where(Member.id == member_id).with_for_update(key_share=True),
+        execution_options={"populate_existing": True},
+    ).scalar_one_or_none()
+    if member is None:
+        raise MemberNotFound()
+    return member
+
+
+def pending_points(session: Session, member: Member, now: datetime | None = None) -> int:
+    """Points of the member's lots that are not yet available."""
+    now = now or utcnow()
+    if member.pending_until is None or member.pending_until <= now:
+        return 0  # the common case needs no query
+    # PostgreSQL sums BIGINT as NUMERIC: back to int.
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.lot_remaining), 0)).where(
+                LedgerEntry.member_id == member.id,
+                LedgerEntry.lot_remaining > 0,
+                LedgerEntry.available_at > now,
+            )
+        )
+    )
+
+
+def balance(session: Session, member: Member, now: datetime | None = None) -> Balance:
+    """The member's available and pending points now."""
+    pending = pending_points(session, member, now)
+    return Balance(available=member.points_balance - pending, pending=pending)
+
+
+def _entry(member: Member, kind: str, points: int, balance_after: int, context: EntryContext, **extra) -> LedgerEntry:
+    return LedgerEntry(
+        member_id=member.id,
+        kind=kind,
+        points=points,
+        balance_after=balance_after,
+        merchant_id=context.merchant_id,
+        store_id=context.store_id,
+        purchase_id=context.purchase_id,
+        redemption_id=context.redemption_id,
+        breakdown=context.breakdown,
+        note=context.note,
+        actor_kind=context.actor.kind,
+        actor_name=context.actor.name,
+        actor_key_id=context.actor.key_id,
+        rule_set_version=context.rule_set_version,
+        **extra,
+    )
+
+
+def add_points(
+    session: Session,
+    member: Member,
+    *,
+    kind: str,
+    points: int,
+    available_at: datetime,
+    expires_at: datetime | None,
+    context: EntryContext,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Add a lot of points; any debt from earlier returns is paid off first."""
+    if kind not in ADDING:
+        raise ValueError(f"{kind} does not add points")
+    if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
+        raise ValueError("points must be a positive integer")
+    now = now or utcnow()
+    pending_before = pending_points(session, member, now)
+    paid = min(member.points_debt, points)
+    remaining = points - paid
+    member.points_debt -= paid
+    member.points_balance += points
+    is_pending = available_at > now and remaining > 0
+    if is_pending and (member.pending_until is None or member.pending_until < available_at):
+        member.pending_until = available_at
+    pending_after = pending_before + (remaining if is_pending else 0)
+    entry = _entry(
+        member,
+        kind,
+        points,
+        member.points_balance - pending_after,
+        context,
+        available_at=available_at,
+        expires_at=expires_at,
+        lot_remaining=remaining,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def _open_lots(session: Session, member: Member, *, now: datetime, available_only: bool) -> list[LedgerEntry]:
+    query = select(LedgerEntry).where(LedgerEntry.member_id == member.id, LedgerEntry.lot_remaining > 0)
+    if available_only:
+        query = query.where(LedgerEntry.available_at <= now)
+    # Soonest expiring first (never-expiring last), then oldest.
+    query = query.order_by(LedgerEntry.expires_at.is_(None), LedgerEntry.expires_at, LedgerEntry.id)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Taken:
+    entry: LedgerEntry
+    from_lots: list[tuple[str, int]]  # (lot id, points) in the order they were taken
+    into_debt: int
+    earliest_expiry: datetime | None  # of the lots drawn on
+
+
+def take_points(
+    session: Session,
+    member: Member,
+    *,
+    kind: str,
+    points: int,
+    context: EntryContext,
+    first_lot: LedgerEntry | None = None,
+    may_go_negative: bool = False,
+    now: datetime | None = None,
+) -> Taken:
+    """Take points from the member's lots, soonest expiring first.
+
+    ``first_lot`` is drawn on before the others, pending or not (a return takes
+    its own purchase's points back first). Without ``may_go_negative`` the
+    member must have ``points`` available, else ``InsufficientPoints`` and
+    nothing changes; with it, what the lots cannot cover becomes debt and the
+    available balance goes below zero.
+    """
+    if kind not in TAKING:
+        raise ValueError(f"{kind} does not take points")
+    if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
+        raise ValueError("points must be a positive integer")
+    now = now or utcnow()
+    pending_before = pending_points(session, member, now)
+    available = member.points_balance - pending_before
+    if not may_go_negative and available < points:
+        raise InsufficientPoints(
+            f"The member has {max(available, 0)} points available; {points} are needed.",
+        )
+    lots = _open_lots(session, member, now=now, available_only=True)
+    if first_lot is not None:
+        lots = [first_lot, *[lot for lot in lots if lot.id != first_lot.id]]
+    left = points
+    taken: list[tuple[str, int]] = []
+    earliest: datetime | None = None
+    pending_taken = 0
+    for lot in lots:
+        if left == 0:
+            break
+        if not lot.lot_remaining:
+            continue
+        part = min(left, lot.lot_remaining)
+        lot.lot_remaining -= part
+        left -= part
+        taken.append((lot.id, part))
+        if lot.available_at is not None and lot.available_at > now:
+            pending_taken += part
+        if lot.expires_at is not None and (earliest is None or lot.expires_at < earliest):
+            earliest = lot.expires_at
+    member.points_debt += left
+    member.points_balance -= points
+    pending_after = pending_before - pending_taken
+    entry = _entry(member, kind, -points, member.points_balance - pending_after, context)
+    session.add(entry)
+    session.flush()
+    return Taken(entry=entry, from_lots=taken, into_debt=left, earliest_expiry=earliest)
+
+
+def lot_for_purchase(session: Session, purchase_id: str) -> LedgerEntry | None:
+    """The lot a purchase's points were added in (its earn or claim entry)."""
+    return session.scalar(
+        select(LedgerEntry)
+        .where(LedgerEntry.purchase_id == purchase_id, LedgerEntry.kind.in_(("earn", "claim")))
+        .order_by(LedgerEntry.id)
+        .limit(1)
+    )
+
+
+def ledger_sum(session: Session, member_id: str) -> int:
+    """The sum of every entry of a member (for checks and reports)."""
+    return int(
+        session.scalar(select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(LedgerEntry.member_id == member_id))
+    )

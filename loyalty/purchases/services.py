@@ -1,0 +1,402 @@
+"""Purchases in real time: points earned at the till, returns, and claims of anonymous purchases.
+
+A till's ``external_id`` is its idempotency key, per merchant. The purchase
+row is inserted before anything else; the unique constraint on
+``(merchant_id, external_id)`` makes a concurrent duplicate wait for the first
+and then find it, so a purchase is scored and awarded once whatever the
+retries. The answer given the first time is stored and replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from loyalty.actors import Actor
+from loyalty.db import add_months, isoformat_z, utcnow
+from loyalty.earning.quotes import basket_facts
+from loyalty.errors import (
+    AlreadyClaimed,
+    CurrencyMismatch,
+    IdempotencyConflict,
+    InvalidState,
+    NotFound,
+    ReturnExceedsPurchase,
+    ValidationFailed,
+)
+from loyalty.ledger import services as ledger
+from loyalty.ledger.counters import score_and_count
+from loyalty.members.models import Member
+from loyalty.members.services import ACTIVE, find_member
+from loyalty.merchants.services import get_store
+from loyalty.program.services import get_program
+from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
+from loyalty.units import floor_div
+from rules import RuleSet
+
+# Receipts print the code for a purchase made without the card; it is typed
+# back in the portal, so it avoids look-alike characters.
+_CLAIM_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_CLAIM_LENGTH = 10
+
+
+def request_hash(body: Any) -> str:
+    """A fingerprint of a request body's content (key order and spacing do not matter)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A receipt (as the exact JSON text first answered) and whether this is a replay of it."""
+
+    receipt_json: str
+    replayed: bool
+
+    @property
+    def receipt(self) -> dict[str, Any]:
+        return json.loads(self.receipt_json)
+
+
+def _store_receipt(record: Purchase | PurchaseReturn, receipt: dict[str, Any]) -> Outcome:
+    record.receipt = json.dumps(receipt, ensure_ascii=False, separators=(", ", ": "))
+    return Outcome(receipt_json=record.receipt, replayed=False)
+
+
+def _new_claim_code() -> str:
+    code = "".join(secrets.choice(_CLAIM_ALPHABET) for _ in range(_CLAIM_LENGTH))
+    return f"{code[:5]}-{code[5:]}"
+
+
+def _replay(existing: Purchase | PurchaseReturn, fingerprint: str, what: str) -> Outcome:
+    if existing.request_hash != fingerprint:
+        raise IdempotencyConflict(
+            f"This {what} external_id was already used with a different body; use a new external_id."
+        )
+    return Outcome(receipt_json=existing.receipt, replayed=True)
+
+
+def _existing_purchase(session: Session, merchant_id: str, external_id: str) -> Purchase | None:
+    return session.scalar(
+        select(Purchase)
+        .where(Purchase.merchant_id == merchant_id, Purchase.external_id == external_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _tier_body(member: Member | None) -> dict[str, Any] | None:
+    if member is None or member.tier_code is None:
+        return None
+    return {"code": member.tier_code}
+
+
+def record_purchase(
+    session: Session,
+    *,
+    store_id: str,
+    terminal_id: str | None,
+    external_id: str,
+    member_ref: dict[str, str] | None,
+    occurred_at: datetime,
+    currency: str,
+    total_minor: int,
+    items: list[dict[str, Any]],
+    fingerprint: str,
+    ruleset: RuleSet,
+    actor: Actor,
+) -> Outcome:
+    """Record a sale and award its points once; a retry with the same body gets the same receipt."""
+    store = get_store(session, store_id, actor=actor)
+    existing = _existing_purchase(session, store.merchant_id, external_id)
+    if existing is not None:
+        return _replay(existing, fingerprint, "purchase")
+    program = get_program(session)
+    if currency != program.currency:
+        raise CurrencyMismatch(f"The program runs in {program.currency}, not {currency}.")
+    member = find_member(session, **member_ref) if member_ref else None
+    if member is not None and member.status != ACTIVE:
+        raise InvalidState("The member's account is not active.")
+
+    purchase = Purchase(
+        merchant_id=store.merchant_id,
+        store_id=store.id,
+        terminal_id=terminal_id,
+        external_id=external_id,
+        request_hash=fingerprint,
+        member_id=member.id if member else None,
+        occurred_at=occurred_at,
+        currency=currency,
+        total_minor=total_minor,
+        items=[
+            PurchaseItem(
+                line=n,
+                sku=item["sku"],
+                category=item.get("category"),
+                quantity=item["quantity"],
+                unit_price_minor=item["unit_price_minor"],
+            )
+            for n, item in enumerate(items, start=1)
+        ],
+    )
+    try:
+        # The idempotency claim comes first: a concurrent duplicate blocks here
+        # until this transaction ends, then finds the committed purchase.
+        with session.begin_nested():
+            session.add(purchase)
+    except IntegrityError:
+        existing = _existing_purchase(session, store.merchant_id, external_id)
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint, "purchase")
+
+    if member is not None:
+        member = ledger.lock_member(session, member.id)
+    facts = basket_facts(
+        store=store, member=member, items=items, total_minor=total_minor, currency=currency, occurred_at=occurred_at
+    )
+    decision = score_and_count(session, ruleset, facts, member.id if member else None)
+    now = utcnow()
+    available_at = max(occurred_at + timedelta(days=program.pending_days), now) if program.pending_days else now
+    expires_at = add_months(available_at, program.expiry_months) if program.expiry_months else None
+    breakdown = [
+        {"rule_id": line.rule_id, "rule_name": line.rule_name, "points": line.points} for line in decision.breakdown
+    ]
+    purchase.points_awarded = decision.points
+    # The stored breakdown also names the version of each rule that scored it.
+    purchase.breakdown = [
+        {**entry, "rule_version": line.rule_version} for entry, line in zip(breakdown, decision.breakdown, strict=True)
+    ]
+    purchase.rule_set_version = decision.ruleset_version
+    purchase.available_at = available_at
+
+    receipt: dict[str, Any] = {
+        "id": purchase.id,
+        "external_id": external_id,
+        "member_id": member.id if member else None,
+        "points_awarded": decision.points,
+        "points_status": "pending" if available_at > now else "available",
+        "available_at": isoformat_z(available_at),
+        "breakdown": breakdown,
+        "balance": None,
+        "tier": None,
+    }
+    if member is not None:
+        if decision.points > 0:
+            ledger.add_points(
+                session,
+                member,
+                kind="earn",
+                points=decision.points,
+                available_at=available_at,
+                expires_at=expires_at,
+                context=ledger.EntryContext(
+                    actor=actor,
+                    merchant_id=store.merchant_id,
+                    store_id=store.id,
+                    purchase_id=purchase.id,
+                    breakdown=purchase.breakdown,
+                    rule_set_version=decision.ruleset_version,
+                ),
+                now=now,
+            )
+        member.purchase_count += 1
+        if member.last_purchase_at is None or member.last_purchase_at < occurred_at:
+            member.last_purchase_at = occurred_at
+        receipt["balance"] = ledger.balance(session, member, now).as_dict()
+        receipt["tier"] = _tier_body(member)
+    else:
+        purchase.claim_code = _new_claim_code()
+        purchase.claim_expires_at = occurred_at + timedelta(days=program.claim_window_days)
+        receipt["claim_code"] = purchase.claim_code
+    outcome = _store_receipt(purchase, receipt)
+    session.flush()
+    return outcome
+
+
+def get_purchase(session: Session, purchase_id: str, *, actor: Actor, lock: bool = False) -> Purchase:
+    """A purchase the actor may see; another merchant's is not found."""
+    query = select(Purchase).where(Purchase.id == purchase_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    purchase = session.scalar(query)
+    if purchase is None or not actor.sees_merchant(purchase.merchant_id):
+        raise NotFound("No such purchase.")
+    return purchase
+
+
+def _returned_value(purchase: Purchase, items: list[dict[str, Any]] | None, amount_minor: int | None) -> int:
+    """The value of this return in minor units, marking the items returned."""
+    left = purchase.total_minor - purchase.returned_minor
+    if amount_minor is not None:
+        if amount_minor > left:
+            raise ReturnExceedsPurchase(
+                f"Only {left} of the purchase's {purchase.total_minor} can still be returned.",
+                errors={"amount_minor": [f"At most {left}."]},
+            )
+        return amount_minor
+    value = 0
+    wanted: dict[str, int] = {}
+    for item in items or []:
+        wanted[item["sku"]] = wanted.get(item["sku"], 0) + item["quantity"]
+    for sku, quantity in wanted.items():
+        lines = [line for line in purchase.items if line.sku == sku]
+        returnable = sum(line.quantity - line.returned_quantity for line in lines)
+        if quantity > returnable:
+            raise ReturnExceedsPurchase(
+                f"{quantity} of {sku!r} returned, but only {returnable} can still be returned.",
+                errors={"items": [f"{sku}: at most {returnable}."]},
+            )
+        for line in lines:
+            part = min(quantity, line.quantity - line.returned_quantity)
+            line.returned_quantity += part
+            value += part * line.unit_price_minor
+            quantity -= part
+    # Line prices can add up to more than a discounted total; never return more than was paid.
+    return min(value, left)
+
+
+def return_purchase(
+    session: Session,
+    *,
+    purchase_id: str,
+    external_id: str,
+    items: list[dict[str, Any]] | None,
+    amount_minor: int | None,
+    fingerprint: str,
+    actor: Actor,
+) -> Outcome:
+    """Give back goods or an amount; the purchase's points come back in proportion, once."""
+    if (items is None) == (amount_minor is None):
+        raise ValidationFailed("A return names either items or amount_minor.")
+    purchase = get_purchase(session, purchase_id, actor=actor, lock=True)
+    existing = session.scalar(
+        select(PurchaseReturn).where(
+            PurchaseReturn.merchant_id == purchase.merchant_id, PurchaseReturn.external_id == external_id
+        )
+    )
+    if existing is not None:
+        if existing.purchase_id != purchase.id:
+            raise IdempotencyConflict("This return external_id was already used for another purchase.")
+        return _replay(existing, fingerprint, "return")
+
+    value = _returned_value(purchase, items, amount_minor)
+    purchase.returned_minor += value
+    if purchase.total_minor:
+        reversed_total = floor_div(purchase.points_awarded * purchase.returned_minor, purchase.total_minor)
+    else:
+        reversed_total = (
+            purchase.points_awarded if all(i.returned_quantity == i.quantity for i in purchase.items) else 0
+        )
+    points = reversed_total - purchase.points_reversed
+    purchase.points_reversed = reversed_total
+    record = PurchaseReturn(
+        purchase_id=purchase.id,
+        merchant_id=purchase.merchant_id,
+        external_id=external_id,
+        request_hash=fingerprint,
+        amount_minor=value,
+        items=items or [],
+        points_reversed=points,
+    )
+    session.add(record)
+    session.flush()
+    receipt: dict[str, Any] = {
+        "id": record.id,
+        "purchase_id": purchase.id,
+        "external_id": external_id,
+        "amount_minor": value,
+        "points_reversed": points,
+        "balance": None,
+    }
+    if purchase.member_id is not None:
+        now = utcnow()
+        member = ledger.lock_member(session, purchase.member_id)
+        if points > 0:
+            ledger.take_points(
+                session,
+                member,
+                kind="return",
+                points=points,
+                first_lot=ledger.lot_for_purchase(session, purchase.id),
+                may_go_negative=True,
+                context=ledger.EntryContext(
+                    actor=actor,
+                    merchant_id=purchase.merchant_id,
+                    store_id=purchase.store_id,
+                    purchase_id=purchase.id,
+                    note=f"Return {external_id}",
+                ),
+                now=now,
+            )
+        receipt["balance"] = ledger.balance(session, member, now).as_dict()
+    outcome = _store_receipt(record, receipt)
+    session.flush()
+    return outcome
+
+
+def normalise_claim_code(code: str) -> str:
+    """Upper case with the dash in place, whatever spacing the member typed."""
+    compact = "".join(ch for ch in code.upper() if ch.isalnum())
+    return f"{compact[:5]}-{compact[5:]}" if len(compact) == _CLAIM_LENGTH else code.strip().upper()
+
+
+def claim_purchase(session: Session, *, member_id: str, claim_code: str, actor: Actor) -> dict[str, Any]:
+    """Give a member the points of a purchase made without the card, once, within the claim window."""
+    purchase = session.scalar(
+        select(Purchase)
+        .where(Purchase.claim_code == normalise_claim_code(claim_code))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if purchase is None:
+        raise NotFound("No purchase has that claim code.", errors={"claim_code": ["Unknown code."]})
+    if purchase.member_id is not None:
+        raise AlreadyClaimed("The points of this purchase have already been claimed.")
+    now = utcnow()
+    if purchase.claim_expires_at is not None and now > purchase.claim_expires_at:
+        raise InvalidState("The claim window of this purchase has closed.")
+    member = ledger.lock_member(session, member_id)
+    if member.status != ACTIVE:
+        raise InvalidState("The member's account is not active.")
+    purchase.member_id = member.id
+    purchase.claimed_at = now
+    points = purchase.points_awarded - purchase.points_reversed
+    entry = None
+    if points > 0:
+        program = get_program(session)
+        available_at = max(purchase.available_at or now, now)
+        entry = ledger.add_points(
+            session,
+            member,
+            kind="claim",
+            points=points,
+            available_at=available_at,
+            expires_at=add_months(available_at, program.expiry_months) if program.expiry_months else None,
+            context=ledger.EntryContext(
+                actor=actor,
+                merchant_id=purchase.merchant_id,
+                store_id=purchase.store_id,
+                purchase_id=purchase.id,
+                breakdown=purchase.breakdown,
+                rule_set_version=purchase.rule_set_version,
+            ),
+            now=now,
+        )
+    member.purchase_count += 1
+    if member.last_purchase_at is None or member.last_purchase_at < purchase.occurred_at:
+        member.last_purchase_at = purchase.occurred_at
+    session.flush()
+    return {
+        "purchase_id": purchase.id,
+        "points": points,
+        "entry_id": entry.id if entry else None,
+        "balance": ledger.balance(session, member, now).as_dict(),
+    }
