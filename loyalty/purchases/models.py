@@ -44,6 +44,7 @@ class Purchase(Base):
     items: Mapped[list[PurchaseItem]] = relationship(
         order_by="PurchaseItem.line", cascade="all, delete-orphan", lazy="selectin"
     )
+    returns: Mapped[list[PurchaseReturn]] = relationship(order_by="PurchaseReturn.id", lazy="selectin", viewonly=True)
 
     __table_args__ = (
         UniqueConstraint("merchant_id", "external_id"),

@@ -37,6 +37,7 @@ from loyalty.ledger.counters import score_and_count
 from loyalty.members.models import Member
 from loyalty.members.services import ACTIVE, find_member
 from loyalty.merchants.services import get_store
+from loyalty.pagination import Page, paginate
 from loyalty.program.services import get_program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
 from loyalty.units import floor_div
@@ -400,3 +401,30 @@ def claim_purchase(session: Session, *, member_id: str, claim_code: str, actor: 
         "entry_id": entry.id if entry else None,
         "balance": ledger.balance(session, member, now).as_dict(),
     }
+
+
+def list_purchases(
+    session: Session,
+    *,
+    actor: Actor,
+    limit: int,
+    cursor: str | None,
+    member_id: str | None = None,
+    store_id: str | None = None,
+    from_: datetime | None = None,
+    to: datetime | None = None,
+) -> Page[Purchase]:
+    """Purchases, newest first; merchant and terminal keys see their own merchant's only."""
+    query = select(Purchase)
+    if actor.merchant_id is not None:
+        query = query.where(Purchase.merchant_id == actor.merchant_id)
+    if member_id:
+        query = query.where(Purchase.member_id == member_id)
+    if store_id:
+        query = query.where(Purchase.store_id == store_id)
+    if from_:
+        query = query.where(Purchase.occurred_at >= from_)
+    if to:
+        query = query.where(Purchase.occurred_at < to)
+    return paginate(session, query, Purchase.id, limit=limit, cursor=cursor)
+
