@@ -137,3 +137,17 @@ def member_body(member, balance) -> dict:
         "referral_code": member.referral_code,
         "birth_month": member.birth_month,
     }
+
+
+class ClaimSchema(Schema):
+    claim_code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "The code printed on the receipt of a purchase made without the card."},
+    )
+
+
+class ClaimResultSchema(Schema):
+    purchase_id = fields.String()
+    points = StrictInteger(metadata={"description": "Points added (the purchase's, less any returned since)."})
+    balance = fields.Nested(BalanceSchema)

@@ -8,6 +8,8 @@ from api.members.schemas import (
     ActivityArgs,
     ActivityPage,
     CardImageArgs,
+    ClaimResultSchema,
+    ClaimSchema,
     MemberCreateSchema,
     MemberListArgs,
     MemberPage,
@@ -21,6 +23,7 @@ from loyalty.ledger.queries import list_activity
 from loyalty.ledger.services import balance
 from loyalty.members import qr
 from loyalty.members import services as members
+from loyalty.purchases.services import claim_purchase
 from web.extensions import db
 
 blp = Blueprint("members", __name__, url_prefix="/members", description="Members of the program.")
@@ -150,3 +153,20 @@ class MemberActivityView(MethodView):
         """The member's ledger, newest first: every change of points with its reason."""
         members.get_member(db.session, member_id)
         return page_body(list_activity(db.session, member_id=member_id, **args))
+
+
+@blp.route("/<member_id>/claims")
+class MemberClaimsView(MethodView):
+    @requires(Role.ADMIN)
+    @blp.arguments(ClaimSchema)
+    @blp.response(201, ClaimResultSchema)
+    def post(self, data, member_id):
+        """Give the member the points of a purchase made without the card, within the program's claim window.
+
+        409 `already_claimed` when the code was claimed before; 404 for a code no purchase has; 409
+        `invalid_state` once the claim window has closed.
+        """
+        members.get_member(db.session, member_id)
+        result = claim_purchase(db.session, member_id=member_id, claim_code=data["claim_code"], actor=current_actor())
+        db.session.commit()
+        return result

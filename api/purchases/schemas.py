@@ -1,7 +1,7 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.common import Schema, StrictInteger, Timestamp
-from api.members.schemas import BreakdownLineSchema
+from api.common import PageArgs, Schema, StrictInteger, Timestamp, page_schema
+from api.members.schemas import BalanceSchema, BreakdownLineSchema
 from api.rules.schemas import plausible_instant
 from rules import SkipReason
 
@@ -114,3 +114,122 @@ def quote_body(quote, *, explain: bool) -> dict:
             for skip in quote.skipped
         ]
     return body
+
+
+class PurchaseReceiptSchema(Schema):
+    """What the till prints: the points of this sale and the member's balance after it."""
+
+    id = fields.String()
+    external_id = fields.String()
+    member_id = fields.String(allow_none=True)
+    points_awarded = StrictInteger()
+    points_status = fields.String(metadata={"enum": ["pending", "available"]})
+    available_at = fields.String(metadata={"format": "date-time"})
+    breakdown = fields.List(fields.Nested(BreakdownLineSchema))
+    balance = fields.Nested(BalanceSchema, allow_none=True, metadata={"description": "null for an anonymous purchase."})
+    tier = fields.Dict(allow_none=True)
+    claim_code = fields.String(metadata={"description": "Anonymous purchases only: printed on the receipt."})
+
+
+class ReturnItemSchema(Schema):
+    sku = _text(100, required=True)
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=LARGEST_QUANTITY))
+
+
+class ReturnSchema(Schema):
+    """Items given back, or an amount; exactly one of the two."""
+
+    external_id = _text(
+        64, required=True, metadata={"description": "The till's id of the return; unique per merchant."}
+    )
+    items = fields.List(fields.Nested(ReturnItemSchema), validate=validate.Length(min=1, max=MAX_ITEMS))
+    amount_minor = StrictInteger(validate=validate.Range(min=1, max=LARGEST_AMOUNT))
+
+    @validates_schema
+    def _items_or_amount(self, data, **kwargs):
+        if ("items" in data) == ("amount_minor" in data):
+            raise ValidationError("Give either items or amount_minor.", field_name="items")
+
+
+class ReturnReceiptSchema(Schema):
+    id = fields.String()
+    purchase_id = fields.String()
+    external_id = fields.String()
+    amount_minor = StrictInteger(metadata={"description": "The value returned, in minor units."})
+    points_reversed = StrictInteger()
+    balance = fields.Nested(BalanceSchema, allow_none=True)
+
+
+class StoredItemSchema(Schema):
+    sku = fields.String()
+    category = fields.String(allow_none=True)
+    quantity = StrictInteger()
+    unit_price_minor = StrictInteger()
+    returned_quantity = StrictInteger()
+
+
+class StoredReturnSchema(Schema):
+    id = fields.String()
+    external_id = fields.String()
+    amount_minor = StrictInteger()
+    points_reversed = StrictInteger()
+    created_at = Timestamp()
+
+
+class PurchaseRecordSchema(Schema):
+    """A stored purchase with its items, points and returns."""
+
+    id = fields.String()
+    external_id = fields.String()
+    merchant_id = fields.String()
+    store_id = fields.String()
+    terminal_id = fields.String(allow_none=True)
+    member_id = fields.String(allow_none=True)
+    occurred_at = Timestamp()
+    currency = fields.String()
+    total_minor = StrictInteger()
+    returned_minor = StrictInteger()
+    points_awarded = StrictInteger()
+    points_reversed = StrictInteger()
+    available_at = Timestamp(allow_none=True)
+    breakdown = fields.List(fields.Nested(BreakdownLineSchema))
+    claimed_at = Timestamp(allow_none=True)
+    items = fields.List(fields.Nested(StoredItemSchema))
+    returns = fields.List(fields.Nested(StoredReturnSchema))
+    created_at = Timestamp()
+
+
+class PurchaseListArgs(PageArgs):
+    member_id = _text(64, load_default=None)
+    store_id = _text(64, load_default=None)
+    from_ = Timestamp(data_key="from", load_default=None, metadata={"description": "occurred_at at or after."})
+    to = Timestamp(load_default=None, metadata={"description": "occurred_at before."})
+
+
+PurchasePage = page_schema(PurchaseRecordSchema, "PurchasePage")
+
+
+def purchase_body(purchase) -> dict:
+    return {
+        "id": purchase.id,
+        "external_id": purchase.external_id,
+        "merchant_id": purchase.merchant_id,
+        "store_id": purchase.store_id,
+        "terminal_id": purchase.terminal_id,
+        "member_id": purchase.member_id,
+        "occurred_at": purchase.occurred_at,
+        "currency": purchase.currency,
+        "total_minor": purchase.total_minor,
+        "returned_minor": purchase.returned_minor,
+        "points_awarded": purchase.points_awarded,
+        "points_reversed": purchase.points_reversed,
+        "available_at": purchase.available_at,
+        "breakdown": [
+            {"rule_id": line["rule_id"], "rule_name": line["rule_name"], "points": line["points"]}
+            for line in purchase.breakdown
+        ],
+        "claimed_at": purchase.claimed_at,
+        "items": purchase.items,
+        "returns": purchase.returns,
+        "created_at": purchase.created_at,
+    }

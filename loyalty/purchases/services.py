@@ -427,4 +427,3 @@ def list_purchases(
     if to:
         query = query.where(Purchase.occurred_at < to)
     return paginate(session, query, Purchase.id, limit=limit, cursor=cursor)
-

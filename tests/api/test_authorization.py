@@ -15,10 +15,14 @@ import pytest
 from sqlalchemy import func, select
 
 from loyalty.audit.models import AuditEvent
+from loyalty.earning.models import RuleVersion
+from loyalty.ledger.models import LedgerEntry
 from loyalty.merchants.models import Merchant, Store, Terminal, TerminalSecret
+from loyalty.purchases.models import PurchaseReturn
 from tests.factories import bearer, make_key
 from tests.factories_members import make_member
 from tests.factories_merchants import make_application, make_store, make_terminal, make_till, signed_headers
+from tests.factories_purchases import buy
 
 ROLES = ("admin", "marketer", "merchant", "terminal")
 
@@ -35,6 +39,9 @@ BODIES = {
     ("post", "/api/v1/rules"): {"name": "Matrix bonus", "effect": {"type": "bonus", "points": 1}},
     ("patch", "/api/v1/rules/{rule_id}"): {"name": "Renamed"},
     ("post", "/api/v1/purchases/quote"): {"currency": "EUR", "total_minor": 100, "items": []},
+    ("post", "/api/v1/purchases"): {"external_id": "M-1", "currency": "EUR", "total_minor": 100, "items": []},
+    ("post", "/api/v1/purchases/{purchase_id}/returns"): {"external_id": "M-R1", "amount_minor": 1},
+    ("post", "/api/v1/members/{member_id}/claims"): {"claim_code": "AAAAA-AAAAA"},
 }
 
 
@@ -125,7 +132,7 @@ def test_admin_may_call_every_operation(client, world):
         assert not operation.get("security") or "admin" in operation["x-roles"]
 
 
-MERCHANT_OWNED = ("merchant_id", "store_id", "terminal_id", "application_id")
+MERCHANT_OWNED = ("merchant_id", "store_id", "terminal_id", "application_id", "purchase_id", "rule_id")
 
 
 def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_session, world):
@@ -137,6 +144,9 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
             db_session.scalar(select(func.count()).select_from(Terminal)),
             db_session.scalar(select(func.count()).select_from(TerminalSecret)),
             db_session.scalar(select(func.count()).select_from(AuditEvent)),
+            db_session.scalar(select(func.count()).select_from(PurchaseReturn)),
+            db_session.scalar(select(func.count()).select_from(LedgerEntry)),
+            db_session.scalar(select(func.count()).select_from(RuleVersion)),
         )
 
     # Merchant A's application must have been approved into merchant A to be A's.
@@ -150,6 +160,12 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
     store = make_store(db_session, ids["merchant_id"])
     terminal, _key, _secret = make_terminal(db_session, store.id)
     ids |= {"store_id": store.id, "terminal_id": terminal.id}
+    rule = client.post(
+        "/api/v1/rules", json={"name": "A's own", "effect": {"type": "bonus", "points": 5}}, headers=bearer(owner_key)
+    )
+    assert rule.status_code == 201, rule.json
+    ids["rule_id"] = rule.json["id"]
+    ids["purchase_id"] = buy(db_session, store, member=make_member(db_session)).receipt["id"]
 
     before = state()
     checked = []
@@ -167,4 +183,4 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
         assert response.json["reason"] == "not_found"
         checked.append((method, path))
     assert state() == before
-    assert len(checked) >= 9
+    assert len(checked) >= 14
