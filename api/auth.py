@@ -7,6 +7,7 @@ from copy import deepcopy
 from functools import wraps
 
 from flask import g, request
+from flask_smorest.utils import load_info_from_docstring
 
 from loyalty.actors import Actor, Role
 from loyalty.errors import Forbidden, NotFound, Unauthenticated
@@ -82,8 +83,9 @@ def requires(*roles: Role) -> Callable:
         manual["security"] = [{"bearerAuth": []}]
         manual["x-roles"] = [r.value for r in allowed]
         names = ", ".join(r.value for r in allowed)
-        manual.setdefault("description", "")
-        manual["description"] = (manual["description"] + f"\n\nRoles: {names}.").strip()
+        # A manual description replaces the docstring's in the document: keep the docstring's first.
+        described = manual.get("description") or load_info_from_docstring(view.__doc__ or "").get("description", "")
+        manual["description"] = (described + f"\n\nRoles: {names}.").strip()
         return wrapper
 
     return decorate

@@ -156,3 +156,10 @@ def _exercise(operation, mode: GenerationMode, headers: dict[str, str]):
         case.call_and_validate(headers=headers, checks=CHECKS)
 
     return exercise
+
+
+def test_an_operation_keeps_its_docstring_description_and_names_its_roles(openapi_document):
+    post = openapi_document["paths"][f"{API_PREFIX}/purchases"]["post"]
+    assert post["summary"] == "Record a sale and award its points in real time."
+    assert "409 `idempotency_conflict`" in post["description"]
+    assert post["description"].endswith("Roles: admin, merchant, terminal.")
