@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -38,6 +39,28 @@ def record_event(
     session.add(event)
     session.flush()
     return event
+
+
+def record_events(session: Session, *, actor: Actor, events: Sequence[dict[str, Any]]) -> list[AuditEvent]:
+    """Write many events of one actor together (a batch job's): each ``{action, object_type, object_id, data}``."""
+    rows = [
+        AuditEvent(
+            actor_kind=actor.kind,
+            actor_name=actor.name,
+            actor_role=actor.role.value if actor.role else None,
+            actor_key_id=actor.key_id,
+            request_id=actor.request_id,
+            action=event["action"],
+            object_type=event["object_type"],
+            object_id=event.get("object_id"),
+            merchant_id=event.get("merchant_id"),
+            data=event.get("data") or {},
+        )
+        for event in events
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
 
 
 def list_events(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from loyalty.db import utcnow
 from loyalty.errors import NotFound
 from loyalty.notifications import delivery
 from loyalty.notifications.models import Notification
-from loyalty.outbox.services import add_task, task
+from loyalty.outbox.services import add_tasks, task
 from loyalty.pagination import Page, paginate
 
 TEMPLATES: dict[str, tuple[str, str]] = {
@@ -33,16 +34,39 @@ def queue_notification(
     data: dict[str, Any],
 ) -> Notification | None:
     """Queue a message to the member's email, or SMS when there is no email."""
-    if template not in TEMPLATES:
-        raise ValueError(f"unknown template {template!r}")
-    channel, recipient = ("email", email) if email else ("sms", phone)
-    if not recipient:
-        return None
-    notification = Notification(member_id=member_id, channel=channel, recipient=recipient, template=template, data=data)
-    session.add(notification)
-    session.flush()
-    add_task(session, deliver_notification, notification_id=notification.id)
-    return notification
+    queued = queue_notifications(
+        session, [{"member_id": member_id, "email": email, "phone": phone, "template": template, "data": data}]
+    )
+    return queued[0] if queued else None
+
+
+def queue_notifications(session: Session, messages: Sequence[dict[str, Any]]) -> list[Notification]:
+    """Queue many messages together (a batch job's), each as ``queue_notification`` would.
+
+    Each message is ``{member_id, email, phone, template, data}``; a member with
+    neither an email nor a phone is skipped.
+    """
+    notifications = []
+    for message in messages:
+        if message["template"] not in TEMPLATES:
+            raise ValueError(f"unknown template {message['template']!r}")
+        email, phone = message.get("email"), message.get("phone")
+        channel, recipient = ("email", email) if email else ("sms", phone)
+        if recipient:
+            notifications.append(
+                Notification(
+                    member_id=message["member_id"],
+                    channel=channel,
+                    recipient=recipient,
+                    template=message["template"],
+                    data=message["data"],
+                )
+            )
+    if notifications:
+        session.add_all(notifications)
+        session.flush()
+        add_tasks(session, deliver_notification, [{"notification_id": n.id} for n in notifications])
+    return notifications
 
 
 @task(queue="notifications")

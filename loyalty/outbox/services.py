@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -57,13 +57,18 @@ def resolve_task(path: str) -> Callable:
 
 def add_task(session: Session, fn: Callable, **args: Any) -> OutboxMessage:
     """Record that ``fn(session, **args)`` must run once this transaction commits."""
+    return add_tasks(session, fn, [args])[0]
+
+
+def add_tasks(session: Session, fn: Callable, many_args: Sequence[dict[str, Any]]) -> list[OutboxMessage]:
+    """Record one run of ``fn`` per set of arguments, written together (a batch job's)."""
     if not hasattr(fn, "outbox_queue"):
         raise TypeError(f"{task_path(fn)} is not an outbox task")
-    message = OutboxMessage(queue=fn.outbox_queue, task=task_path(fn), args=args)
-    session.add(message)
+    messages = [OutboxMessage(queue=fn.outbox_queue, task=task_path(fn), args=args) for args in many_args]
+    session.add_all(messages)
     session.flush()
-    session.info.setdefault(_PENDING_KEY, []).append((message.id, message.queue))
-    return message
+    session.info.setdefault(_PENDING_KEY, []).extend((message.id, message.queue) for message in messages)
+    return messages
 
 
 def enqueue_message(message_id: str, queue: str) -> None:

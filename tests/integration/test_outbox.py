@@ -45,6 +45,16 @@ def test_a_task_is_enqueued_only_when_its_transaction_commits(db_session, redis_
     assert db_session.get(OutboxMessage, message.id).done_at is not None
 
 
+def test_many_tasks_recorded_together_are_each_enqueued_after_commit_and_run_once(db_session, redis_conn, run_jobs):
+    messages = outbox.add_tasks(db_session, record_ping, [{"label": "m1"}, {"label": "m2"}, {"label": "m3"}])
+    assert not any(Job.exists(f"outbox-{m.id}", connection=redis_conn) for m in messages)
+    db_session.commit()
+    assert all(Job.exists(f"outbox-{m.id}", connection=redis_conn) for m in messages)
+    assert run_jobs() == 3
+    db_session.expire_all()
+    assert sorted(pings(db_session)) == ["m1", "m2", "m3"]
+
+
 def test_a_rolled_back_task_is_never_enqueued(db_session, redis_conn, run_jobs):
     message_id = outbox.add_task(db_session, record_ping, label="b").id
     db_session.rollback()
