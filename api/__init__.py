@@ -84,6 +84,7 @@ def create_api(app: Flask) -> Api:
     from api.purchases.views import blp as purchases_blp
     from api.rules.views import blp as rules_blp
     from api.stores.views import blp as stores_blp
+    from api.tiers.views import blp as tiers_blp
 
     for blp in (
         program_blp,
@@ -95,6 +96,7 @@ def create_api(app: Flask) -> Api:
         audit_blp,
         rules_blp,
         purchases_blp,
+        tiers_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)

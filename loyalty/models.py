@@ -10,6 +10,7 @@ from loyalty.notifications.models import Notification
 from loyalty.outbox.models import OutboxMessage
 from loyalty.program.models import Program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
+from loyalty.tiers.models import Tier
 
 __all__ = [
     "ApiKey",
@@ -32,4 +33,5 @@ __all__ = [
     "Store",
     "Terminal",
     "TerminalSecret",
+    "Tier",
 ]

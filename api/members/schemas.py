@@ -1,6 +1,7 @@
 from marshmallow import fields, validate
 
 from api.common import PageArgs, Schema, StrictBoolean, StrictInteger, Timestamp, page_schema
+from api.tiers.schemas import TierStandingSchema
 from loyalty.ledger.queries import KINDS
 from loyalty.members.contacts import LOCALES
 from loyalty.members.services import ACTIVE, STATUSES, SUSPENDED
@@ -9,18 +10,6 @@ _EMAIL = {"description": "An email address; stored lower-cased."}
 _PHONE = {"description": "E.164, such as +447700900123 (in a query string, send + as %2B)."}
 _CARD = {"description": "16 digits with a Luhn check digit; spaces and dashes are ignored."}
 _BIRTH_MONTH = {"description": "1 to 12, or null: earning rules can read whether a purchase falls in it."}
-
-
-class TierProgressSchema(Schema):
-    qualifying_points = StrictInteger()
-    next_tier = fields.String(allow_none=True)
-    points_to_next = StrictInteger(allow_none=True)
-
-
-class TierSchema(Schema):
-    code = fields.String()
-    name = fields.String()
-    progress = fields.Nested(TierProgressSchema)
 
 
 class BalanceSchema(Schema):
@@ -39,7 +28,11 @@ class MemberSchema(Schema):
     locale = fields.String()
     status = fields.String(validate=validate.OneOf(STATUSES))
     enrolled_at = Timestamp()
-    tier = fields.Nested(TierSchema, allow_none=True, metadata={"description": "null while no tier is reached."})
+    tier = fields.Nested(
+        TierStandingSchema,
+        allow_none=True,
+        metadata={"description": "The tier held and the progress to the next; null when the program has no tiers."},
+    )
     balance = fields.Nested(BalanceSchema)
     lifecycle_stage = fields.String()
     marketing_opt_in = fields.Boolean()
@@ -119,8 +112,8 @@ MemberPage = page_schema(MemberSchema, "MemberPage")
 ActivityPage = page_schema(ActivityEntrySchema, "ActivityPage")
 
 
-def member_body(member, balance) -> dict:
-    """A member as API.md shows it, with the balance the ledger gives now."""
+def member_body(member, balance, tier=None) -> dict:
+    """A member as API.md shows it, with the balance the ledger gives now and their tier standing."""
     return {
         "id": member.id,
         "card_number": member.card_number,
@@ -130,7 +123,7 @@ def member_body(member, balance) -> dict:
         "locale": member.locale,
         "status": member.status,
         "enrolled_at": member.enrolled_at,
-        "tier": None,
+        "tier": tier.as_dict() if tier is not None else None,
         "balance": balance.as_dict(),
         "lifecycle_stage": member.lifecycle_stage,
         "marketing_opt_in": member.marketing_opt_in,
@@ -151,3 +144,4 @@ class ClaimResultSchema(Schema):
     purchase_id = fields.String()
     points = StrictInteger(metadata={"description": "Points added (the purchase's, less any returned since)."})
     balance = fields.Nested(BalanceSchema)
+    tier = fields.Nested(TierStandingSchema, allow_none=True, metadata={"description": "After the claim."})

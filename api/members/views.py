@@ -24,6 +24,8 @@ from loyalty.ledger.services import balance
 from loyalty.members import qr
 from loyalty.members import services as members
 from loyalty.purchases.services import claim_purchase
+from loyalty.tiers.services import standing as tier_standing
+from loyalty.tiers.services import standings as tier_standings
 from web.extensions import db
 
 blp = Blueprint("members", __name__, url_prefix="/members", description="Members of the program.")
@@ -32,8 +34,16 @@ IDENTIFIERS = ("card_number", "email", "phone")
 BROWSING_ROLES = (Role.ADMIN, Role.MARKETER)
 
 
-def _body(member) -> dict:
-    return member_body(member, balance(db.session, member))
+def _body(member, standing=None) -> dict:
+    if standing is None:
+        standing = tier_standing(db.session, member)
+    return member_body(member, balance(db.session, member), standing)
+
+
+def _bodies(found) -> list[dict]:
+    """Many members, their tier standings read together."""
+    standings = tier_standings(db.session, found)
+    return [member_body(m, balance(db.session, m), standings[m.id]) for m in found]
 
 
 def _query_phone(value: str | None) -> str | None:
@@ -81,7 +91,7 @@ class MembersView(MethodView):
         if current_actor().role not in BROWSING_ROLES:
             raise Forbidden("Look a member up by card_number, email or phone.")
         page = members.list_members(db.session, limit=args["limit"], cursor=args["cursor"], status=args["status"])
-        return page_body(page) | {"items": [_body(m) for m in page.items]}
+        return page_body(page) | {"items": _bodies(page.items)}
 
 
 @blp.route("/<member_id>")

@@ -3,6 +3,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from api.common import PageArgs, Schema, StrictInteger, Timestamp, page_schema
 from api.members.schemas import BalanceSchema, BreakdownLineSchema
 from api.rules.schemas import plausible_instant
+from api.tiers.schemas import TierStandingSchema
 from rules import SkipReason
 
 LARGEST_AMOUNT = 10**12  # minor units; far beyond any basket, small enough for exact sums
@@ -127,7 +128,14 @@ class PurchaseReceiptSchema(Schema):
     available_at = fields.String(metadata={"format": "date-time"})
     breakdown = fields.List(fields.Nested(BreakdownLineSchema))
     balance = fields.Nested(BalanceSchema, allow_none=True, metadata={"description": "null for an anonymous purchase."})
-    tier = fields.Dict(allow_none=True)
+    tier = fields.Nested(
+        TierStandingSchema,
+        allow_none=True,
+        metadata={
+            "description": "The member's tier after this purchase (it rises at once when the purchase qualifies); "
+            "null for an anonymous purchase or when the program has no tiers."
+        },
+    )
     claim_code = fields.String(metadata={"description": "Anonymous purchases only: printed on the receipt."})
 
 

@@ -47,6 +47,8 @@ class LedgerEntry(Base):
         Index("ix_ledger_entries_member", "member_id", "id"),
         Index("ix_ledger_entries_merchant", "merchant_id", "id"),
         Index("ix_ledger_entries_purchase", "purchase_id"),
+        # A member's entries over a period: the qualifying points of tiers (loyalty.tiers).
+        Index("ix_ledger_entries_member_created", "member_id", "created_at"),
         # A member's open lots, soonest expiring first; only lots with points left.
         Index(
             "ix_ledger_entries_open_lots",

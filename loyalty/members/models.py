@@ -27,6 +27,11 @@ class Member(Base):
     referral_code: Mapped[str | None] = mapped_column(String(16), unique=True)
     referred_by_member_id: Mapped[str | None] = mapped_column(String(40))
     tier_code: Mapped[str | None] = mapped_column(String(32))
+    # Set by the tier review (loyalty.tiers) while the member's qualifying points are
+    # short of their tier: since when, and from when the next review lowers them by
+    # one tier unless they qualify again. Both are cleared whenever the tier changes.
+    tier_at_risk_since: Mapped[datetime | None]
+    tier_grace_until: Mapped[datetime | None]
     lifecycle_stage: Mapped[str] = mapped_column(String(16), default="prospect")
     # The ledger's running figures, changed only by loyalty.ledger.services under
     # this row's lock: the sum of every entry's points, the points taken back

@@ -19,6 +19,7 @@ from loyalty.members.models import Member
 from loyalty.notifications.services import forget_recipient, queue_notification
 from loyalty.pagination import Page, paginate
 from loyalty.program.services import get_program
+from loyalty.tiers.services import entry_tier_code
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
@@ -99,6 +100,7 @@ def enrol_member(
         if referrer_id is None:
             raise ValidationFailed("No member has that referral code.", errors={"referral_code": ["Unknown code."]})
     _check_contacts_free(session, email=email, phone=phone, except_id=None)
+    tier_code = entry_tier_code(session)
 
     for attempt in range(_ATTEMPTS):
         member = Member(
@@ -114,6 +116,7 @@ def enrol_member(
             referred_by_member_id=referrer_id,
             enrolled_by_merchant_id=actor.merchant_id,
             enrolled_at_store_id=actor.store_id,
+            tier_code=tier_code,
         )
         try:
             with session.begin_nested():

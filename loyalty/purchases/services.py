@@ -34,12 +34,12 @@ from loyalty.errors import (
 )
 from loyalty.ledger import services as ledger
 from loyalty.ledger.counters import score_and_count
-from loyalty.members.models import Member
 from loyalty.members.services import ACTIVE, find_member
 from loyalty.merchants.services import get_store
 from loyalty.pagination import Page, paginate
 from loyalty.program.services import get_program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
+from loyalty.tiers import services as tiers
 from loyalty.units import floor_div
 from rules import RuleSet
 
@@ -91,12 +91,6 @@ def _existing_purchase(session: Session, merchant_id: str, external_id: str) -> 
         .where(Purchase.merchant_id == merchant_id, Purchase.external_id == external_id)
         .execution_options(populate_existing=True)
     )
-
-
-def _tier_body(member: Member | None) -> dict[str, Any] | None:
-    if member is None or member.tier_code is None:
-        return None
-    return {"code": member.tier_code}
 
 
 def record_purchase(
@@ -211,8 +205,10 @@ def record_purchase(
         member.purchase_count += 1
         if member.last_purchase_at is None or member.last_purchase_at < occurred_at:
             member.last_purchase_at = occurred_at
+        # The purchase that qualifies a member for a higher tier raises them at once.
+        standing = tiers.apply_tier_rise(session, member, now=now, actor=actor)
         receipt["balance"] = ledger.balance(session, member, now).as_dict()
-        receipt["tier"] = _tier_body(member)
+        receipt["tier"] = standing.as_dict() if standing else None
     else:
         purchase.claim_code = _new_claim_code()
         purchase.claim_expires_at = occurred_at + timedelta(days=program.claim_window_days)
@@ -394,12 +390,14 @@ def claim_purchase(session: Session, *, member_id: str, claim_code: str, actor: 
     member.purchase_count += 1
     if member.last_purchase_at is None or member.last_purchase_at < purchase.occurred_at:
         member.last_purchase_at = purchase.occurred_at
+    standing = tiers.apply_tier_rise(session, member, now=now, actor=actor)
     session.flush()
     return {
         "purchase_id": purchase.id,
         "points": points,
         "entry_id": entry.id if entry else None,
         "balance": ledger.balance(session, member, now).as_dict(),
+        "tier": standing.as_dict() if standing else None,
     }
 
 

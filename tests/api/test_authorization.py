@@ -102,8 +102,8 @@ def test_every_operation_needs_a_key_except_the_public_ones(client, world):
             continue
         assert response.status_code == 401, (method, path, response.json)
         assert response.json["reason"] == "unauthenticated"
-    # The only operation open to anyone is applying to join.
-    assert public == [("post", "/api/v1/merchants/applications")]
+    # Open to anyone: applying to join, and the tiers the portal shows.
+    assert sorted(public) == [("get", "/api/v1/tiers"), ("post", "/api/v1/merchants/applications")]
 
 
 @pytest.mark.parametrize("role", ROLES)
