@@ -9,17 +9,27 @@ from __future__ import annotations
 from rq import cron
 
 from loyalty.outbox.jobs import sweep
+from loyalty.tiers.jobs import review_tiers
 
-# (function, queue, seconds between runs)
+# (function, queue, seconds between runs or a cron expression in the local time of the
+# worker that runs the schedules)
 SCHEDULE = [
     (sweep, "default", 30),
+    (review_tiers, "default", "15 3 * * *"),
 ]
+
+# A job may run this long before RQ stops it (the tier review walks every member).
+TIMEOUTS = {review_tiers: 6 * 3600}
+
+
+def _when(every: int | str) -> dict:
+    return {"cron": every} if isinstance(every, str) else {"interval": every}
 
 
 def register_all(scheduler) -> None:
-    for func, queue, interval in SCHEDULE:
-        scheduler.register(func, queue, interval=interval)
+    for func, queue, every in SCHEDULE:
+        scheduler.register(func, queue, job_timeout=TIMEOUTS.get(func), **_when(every))
 
 
-for _func, _queue, _interval in SCHEDULE:
-    cron.register(_func, _queue, interval=_interval)
+for _func, _queue, _every in SCHEDULE:
+    cron.register(_func, _queue, job_timeout=TIMEOUTS.get(_func), **_when(_every))

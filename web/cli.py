@@ -1,4 +1,4 @@
-"""Command-line entry points: ``flask --app wsgi keys|worker|demo``."""
+"""Command-line entry points: ``flask --app wsgi keys|worker|demo|tiers``."""
 
 from __future__ import annotations
 
@@ -124,5 +124,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(keys_cli)
     app.cli.add_command(worker_command)
     from web.demo import demo_command
+    from web.tiers_cli import tiers_cli
 
     app.cli.add_command(demo_command)
+    app.cli.add_command(tiers_cli)

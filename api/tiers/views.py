@@ -30,7 +30,8 @@ class TiersView(MethodView):
 
         Members holding a tier left out of the list move to the highest remaining tier that needs no more
         qualifying points than it did (a tier renamed at the same threshold keeps its members), or to no tier.
-        Members who now qualify for a higher tier rise on their next purchase.
+        A review then runs in the background: members who now qualify higher rise at once, and members short
+        of their tier's new threshold are warned and keep it for the program's grace period.
         """
         saved = tiers.replace_tiers(db.session, tiers=data, actor=current_actor())
         db.session.commit()

@@ -21,6 +21,22 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Hello {name}, welcome to {program}. Your card number is {card_number}. "
         "Show it at any partner's till to earn points.",
     ),
+    # The tier review (loyalty.tiers.review): the warning when the grace period starts, then the fall.
+    "tier_at_risk": (
+        "Keep your {tier} status",
+        "Hello {name}, you have {points} qualifying points over the last {window_months} months, and {tier} "
+        "needs {required}. Earn {missing} more at any partner by {deadline} to keep {tier}.",
+    ),
+    "tier_lowered": (
+        "Your tier is now {tier}",
+        "Hello {name}, your qualifying points ({points}) stayed below the {required} that {old_tier} needs, "
+        "so your tier is now {tier}. Every point you earn at our partners counts towards climbing back.",
+    ),
+    "tier_ended": (
+        "Your {old_tier} status has ended",
+        "Hello {name}, your qualifying points ({points}) stayed below the {required} that {old_tier} needs, "
+        "so your {old_tier} status has ended. Every point you earn at our partners counts towards earning it back.",
+    ),
 }
 
 

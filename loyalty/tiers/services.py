@@ -9,7 +9,9 @@ window rolls by the passing of time alone.
 
 A member **rises at once**: the purchase or claim that takes their qualifying
 points to a higher tier's threshold moves them there in the same transaction,
-under the member's lock (``apply_tier_rise``). Nothing here lowers a member.
+under the member's lock (``apply_tier_rise``). Nothing here lowers a member:
+that is the review's (``loyalty.tiers.review``), one tier at a time, after a
+grace period.
 """
 
 from __future__ import annotations
@@ -28,14 +30,17 @@ from loyalty.db import add_months, isoformat_z, utcnow
 from loyalty.errors import ValidationFailed
 from loyalty.ledger.models import LedgerEntry
 from loyalty.members.models import Member
+from loyalty.outbox.services import add_task, task
 from loyalty.pagination import Page, decode_cursor, encode_cursor
 from loyalty.program.models import Program
 from loyalty.program.services import get_program
+from loyalty.queue import get_queue
 from loyalty.tiers.models import Tier
 from loyalty.tiers.validation import check_tiers
 
 # Entries that count towards qualifying points: points earned, and points returned.
 QUALIFYING_KINDS = ("earn", "claim", "return")
+REVIEW_JOB = "loyalty.tiers.jobs.review_tiers"
 
 
 def list_tiers(session: Session) -> list[Tier]:
@@ -70,7 +75,9 @@ def replace_tiers(session: Session, *, tiers: Sequence[Any], actor: Actor) -> li
 
     Members holding a tier that is no longer in the list move to the highest
     remaining tier whose qualifying points are at most the removed tier's (so a
-    tier renamed at the same threshold keeps its members), or to no tier.
+    tier renamed at the same threshold keeps its members), or to no tier. A
+    review is queued: members who now qualify higher rise, and members now
+    short of their tier's new threshold start their grace period.
     """
     new = check_tiers(tiers)
     # One replacement at a time: concurrent lists would otherwise collide on codes and ranks.
@@ -103,7 +110,14 @@ def replace_tiers(session: Session, *, tiers: Sequence[Any], actor: Actor) -> li
         object_id=None,
         data={"old": old_list, "new": new, "moved": moved},
     )
+    add_task(session, start_review)
     return list_tiers(session)
+
+
+@task(queue="default")
+def start_review(session: Session) -> None:
+    """Start a tier review now, in a job of its own (it commits batch by batch)."""
+    get_queue("default").enqueue(REVIEW_JOB, job_timeout=6 * 3600)
 
 
 def entry_tier_code(session: Session) -> str | None:

@@ -194,6 +194,18 @@ def test_without_tiers_a_member_and_a_receipt_show_no_tier(client, db_session, a
     assert till(basket(member, items=[])).json["tier"] is None
 
 
+def test_a_new_list_raises_members_who_now_qualify_once_the_review_has_run(client, db_session, admin, till, run_jobs):
+    put_tiers(client, admin, ladder())
+    member = make_member(db_session)
+    till(basket(member, external_id="R-1", total_minor=70000, items=[]))  # 700: Blue
+    run_jobs()
+    cheaper = ladder()
+    cheaper[1]["qualifying_points"] = 500
+    put_tiers(client, admin, cheaper)
+    run_jobs()
+    assert client.get(f"/api/v1/members/{member.id}", headers=admin).json["tier"]["code"] == "silver"
+
+
 def test_a_cursor_the_service_did_not_give_out_is_a_422(client):
     assert client.get("/api/v1/tiers?cursor=bm90LWEtcmFuaw").status_code == 422
 
