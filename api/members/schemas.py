@@ -1,8 +1,8 @@
 from marshmallow import fields, validate
 
 from api.common import PageArgs, Schema, StrictBoolean, StrictInteger, Timestamp, page_schema
+from loyalty.contacts import LOCALES
 from loyalty.ledger.queries import KINDS
-from loyalty.members.contacts import LOCALES
 from loyalty.members.services import ACTIVE, STATUSES, SUSPENDED
 
 _EMAIL = {"description": "An email address; stored lower-cased."}

@@ -99,6 +99,44 @@ def _tier_body(member: Member | None) -> dict[str, Any] | None:
     return {"code": member.tier_code}
 
 
+def _credit_member(
+    session: Session,
+    member: Member,
+    purchase: Purchase,
+    *,
+    kind: str,
+    points: int,
+    available_at: datetime,
+    expires_at: datetime | None,
+    actor: Actor,
+    now: datetime,
+) -> ledger.LedgerEntry | None:
+    """Give a locked member a purchase's points (earned at the till or claimed later) and count the visit."""
+    entry = None
+    if points > 0:
+        entry = ledger.add_points(
+            session,
+            member,
+            kind=kind,
+            points=points,
+            available_at=available_at,
+            expires_at=expires_at,
+            context=ledger.EntryContext(
+                actor=actor,
+                merchant_id=purchase.merchant_id,
+                store_id=purchase.store_id,
+                purchase_id=purchase.id,
+                breakdown=purchase.breakdown,
+                rule_set_version=purchase.rule_set_version,
+            ),
+            now=now,
+        )
+    member.purchase_count += 1
+    if member.last_purchase_at is None or member.last_purchase_at < purchase.occurred_at:
+        member.last_purchase_at = purchase.occurred_at
+    return entry
+
+
 def record_purchase(
     session: Session,
     *,
@@ -190,27 +228,17 @@ def record_purchase(
         "tier": None,
     }
     if member is not None:
-        if decision.points > 0:
-            ledger.add_points(
-                session,
-                member,
-                kind="earn",
-                points=decision.points,
-                available_at=available_at,
-                expires_at=expires_at,
-                context=ledger.EntryContext(
-                    actor=actor,
-                    merchant_id=store.merchant_id,
-                    store_id=store.id,
-                    purchase_id=purchase.id,
-                    breakdown=purchase.breakdown,
-                    rule_set_version=decision.ruleset_version,
-                ),
-                now=now,
-            )
-        member.purchase_count += 1
-        if member.last_purchase_at is None or member.last_purchase_at < occurred_at:
-            member.last_purchase_at = occurred_at
+        _credit_member(
+            session,
+            member,
+            purchase,
+            kind="earn",
+            points=decision.points,
+            available_at=available_at,
+            expires_at=expires_at,
+            actor=actor,
+            now=now,
+        )
         receipt["balance"] = ledger.balance(session, member, now).as_dict()
         receipt["tier"] = _tier_body(member)
     else:
@@ -370,30 +398,19 @@ def claim_purchase(session: Session, *, member_id: str, claim_code: str, actor: 
     purchase.member_id = member.id
     purchase.claimed_at = now
     points = purchase.points_awarded - purchase.points_reversed
-    entry = None
-    if points > 0:
-        program = get_program(session)
-        available_at = max(purchase.available_at or now, now)
-        entry = ledger.add_points(
-            session,
-            member,
-            kind="claim",
-            points=points,
-            available_at=available_at,
-            expires_at=add_months(available_at, program.expiry_months) if program.expiry_months else None,
-            context=ledger.EntryContext(
-                actor=actor,
-                merchant_id=purchase.merchant_id,
-                store_id=purchase.store_id,
-                purchase_id=purchase.id,
-                breakdown=purchase.breakdown,
-                rule_set_version=purchase.rule_set_version,
-            ),
-            now=now,
-        )
-    member.purchase_count += 1
-    if member.last_purchase_at is None or member.last_purchase_at < purchase.occurred_at:
-        member.last_purchase_at = purchase.occurred_at
+    program = get_program(session)
+    available_at = max(purchase.available_at or now, now)
+    entry = _credit_member(
+        session,
+        member,
+        purchase,
+        kind="claim",
+        points=points,
+        available_at=available_at,
+        expires_at=add_months(available_at, program.expiry_months) if program.expiry_months else None,
+        actor=actor,
+        now=now,
+    )
     session.flush()
     return {
         "purchase_id": purchase.id,
