@@ -228,7 +228,7 @@ def record_purchase(
         "tier": None,
     }
     if member is not None:
-        _credit_member(
+        entry = _credit_member(
             session,
             member,
             purchase,
@@ -239,7 +239,8 @@ def record_purchase(
             actor=actor,
             now=now,
         )
-        receipt["balance"] = ledger.balance(session, member, now).as_dict()
+        now_balance = ledger.Balance.after(member, entry) if entry else ledger.balance(session, member, now)
+        receipt["balance"] = now_balance.as_dict()
         receipt["tier"] = _tier_body(member)
     else:
         purchase.claim_code = _new_claim_code()
