@@ -10,6 +10,7 @@ from loyalty.notifications.models import Notification
 from loyalty.outbox.models import OutboxMessage
 from loyalty.program.models import Program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
+from loyalty.rewards.models import Redemption, Reward
 
 __all__ = [
     "ApiKey",
@@ -24,6 +25,8 @@ __all__ = [
     "Purchase",
     "PurchaseItem",
     "PurchaseReturn",
+    "Redemption",
+    "Reward",
     "Rule",
     "RuleBudget",
     "RuleUsage",

@@ -8,13 +8,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from loyalty.actors import cli_actor
-from loyalty.errors import InsufficientPoints, ReturnExceedsPurchase
+from loyalty.errors import AlreadyUsed, InsufficientPoints, RedemptionCancelled, ReturnExceedsPurchase
 from loyalty.ledger import services as ledger
 from loyalty.program.services import update_program
 from loyalty.purchases.services import return_purchase
+from loyalty.rewards.services import cancel_redemption, use_redemption
 from tests.factories_members import make_member
 from tests.factories_merchants import make_merchant, make_store
 from tests.factories_purchases import buy
+from tests.factories_rewards import make_reward, redeem
 from tests.ledger_checks import assert_ledger_consistent
 
 _ids = itertools.count()
@@ -26,6 +28,10 @@ operations = st.lists(
         st.tuples(st.just("return"), st.integers(min_value=1, max_value=100), st.integers(min_value=0, max_value=9)),
         st.tuples(st.just("redeem"), st.integers(min_value=1, max_value=300), st.just(0)),
         st.tuples(st.just("adjust"), st.integers(min_value=-200, max_value=200).filter(bool), st.just(0)),
+        # A reward of that cost, redeemed through the service; then one earlier redemption cancelled or used.
+        st.tuples(st.just("reward"), st.integers(min_value=1, max_value=300), st.just(0)),
+        st.tuples(st.just("cancel"), st.just(0), st.integers(min_value=0, max_value=9)),
+        st.tuples(st.just("use"), st.just(0), st.integers(min_value=0, max_value=9)),
     ),
     min_size=1,
     max_size=14,
@@ -40,10 +46,13 @@ operations = st.lists(
 @given(steps=operations)
 # Spend most of a purchase's points, then return it whole: the balance goes below zero.
 @example(steps=[("buy", 20000, False), ("redeem", 150, 0), ("return", 100, 0), ("buy", 5000, True)])
+# A reward redeemed, the purchase returned (the balance goes negative), then the reward cancelled.
+@example(steps=[("buy", 20000, False), ("reward", 150, 0), ("return", 100, 0), ("cancel", 0, 0), ("use", 0, 0)])
 def test_balances_always_equal_the_ledger_and_no_lot_goes_negative(db_session, steps):
     store = make_store(db_session, make_merchant(db_session).id)
     member = make_member(db_session)
     receipts = []
+    redemptions = []
     for kind, amount, option in steps:
         if kind == "buy":
             # option: pending (14 days) or available at once
@@ -63,6 +72,25 @@ def test_balances_always_equal_the_ledger_and_no_lot_goes_negative(db_session, s
                 )
                 db_session.commit()
             except ReturnExceedsPurchase:
+                db_session.rollback()
+        elif kind == "reward":
+            reward = make_reward(db_session, points_cost=amount)
+            before = ledger.balance(db_session, ledger.lock_member(db_session, member.id)).available
+            db_session.rollback()
+            try:
+                redemptions.append(redeem(db_session, member, reward).receipt)
+            except InsufficientPoints:
+                db_session.rollback()
+                assert before < amount
+        elif kind in ("cancel", "use") and redemptions:
+            receipt = redemptions[option % len(redemptions)]
+            try:
+                if kind == "cancel":
+                    cancel_redemption(db_session, redemption_id=receipt["id"], actor=cli_actor())
+                else:
+                    use_redemption(db_session, code=receipt["code"], actor=cli_actor())
+                db_session.commit()
+            except (AlreadyUsed, RedemptionCancelled):
                 db_session.rollback()
         elif kind in ("redeem", "adjust"):
             locked = ledger.lock_member(db_session, member.id)
