@@ -64,9 +64,9 @@ class RedemptionsView(MethodView):
         expires. 422 `reward_unavailable` when the reward is archived, outside its window, out of stock, for
         another tier or over the member's limit.
 
-        Points as payment answer 201 `{id, value_minor, currency, balance}`: `points` are worth
-        floor(points x value_minor / points) of the program's `redemption_rate`; all the points sent are taken.
-        Points worth less than one minor unit are a 422.
+        Points as payment answer 201 `{id, value_minor, currency, balance}`: with the program's `redemption_rate`
+        `{points: P, value_minor: V}`, `points` are worth points x V / P minor units, rounded down; all the points
+        sent are taken. Points worth less than one minor unit are a 422.
 
         Not enough available points: 422 `insufficient_points`. Whatever the error, nothing changes.
         """
