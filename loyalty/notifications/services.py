@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from loyalty.db import utcnow
 from loyalty.errors import NotFound
 from loyalty.notifications import delivery
 from loyalty.notifications.models import Notification
-from loyalty.outbox.services import add_task, task
+from loyalty.outbox.services import add_task, add_tasks, task
 from loyalty.pagination import Page, paginate
 
 TEMPLATES: dict[str, tuple[str, str]] = {
@@ -19,6 +20,10 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Welcome to {program}",
         "Hello {name}, welcome to {program}. Your card number is {card_number}. "
         "Show it at any partner's till to earn points.",
+    ),
+    "points_expiring": (
+        "{points} of your points expire soon",
+        "Hello {name}, {points} of your {program} points expire {when}. Spend them at any partner before then.",
     ),
 }
 
@@ -43,6 +48,36 @@ def queue_notification(
     session.flush()
     add_task(session, deliver_notification, notification_id=notification.id)
     return notification
+
+
+def queue_notifications(session: Session, messages: Iterable[Mapping[str, Any]]) -> list[Notification | None]:
+    """Queue many messages as ``queue_notification`` does each, with one insert per table for them all.
+
+    Each message is ``{member_id, email, phone, template, data}``; the result is
+    in the same order, None where the member has neither email nor phone.
+    """
+    queued: list[Notification | None] = []
+    for message in messages:
+        if message["template"] not in TEMPLATES:
+            raise ValueError(f"unknown template {message['template']!r}")
+        channel, recipient = ("email", message["email"]) if message["email"] else ("sms", message["phone"])
+        queued.append(
+            Notification(
+                member_id=message["member_id"],
+                channel=channel,
+                recipient=recipient,
+                template=message["template"],
+                data=dict(message["data"]),
+            )
+            if recipient
+            else None
+        )
+    notifications = [n for n in queued if n is not None]
+    if notifications:
+        session.add_all(notifications)
+        session.flush()
+        add_tasks(session, deliver_notification, [{"notification_id": n.id} for n in notifications])
+    return queued
 
 
 @task(queue="notifications")
