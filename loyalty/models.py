@@ -3,7 +3,7 @@
 from loyalty.audit.models import AuditEvent
 from loyalty.earning.models import Rule, RulesetState, RuleVersion
 from loyalty.keys.models import ApiKey
-from loyalty.ledger.models import ExpiryWarning, LedgerEntry, RuleBudget, RuleUsage
+from loyalty.ledger.models import Adjustment, ExpiryWarning, LedgerEntry, RuleBudget, RuleUsage
 from loyalty.members.models import Member
 from loyalty.merchants.models import Merchant, MerchantApplication, Store, Terminal, TerminalSecret
 from loyalty.notifications.models import Notification
@@ -13,6 +13,7 @@ from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
 from loyalty.rewards.models import Redemption, Reward
 
 __all__ = [
+    "Adjustment",
     "ApiKey",
     "AuditEvent",
     "ExpiryWarning",

@@ -9,10 +9,7 @@ retries. The answer given the first time is stored and replayed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +29,7 @@ from loyalty.errors import (
     ReturnExceedsPurchase,
     ValidationFailed,
 )
+from loyalty.idempotency import Outcome, receipt_text
 from loyalty.ledger import services as ledger
 from loyalty.ledger.counters import score_and_count
 from loyalty.members.models import Member
@@ -49,26 +47,8 @@ _CLAIM_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 _CLAIM_LENGTH = 10
 
 
-def request_hash(body: Any) -> str:
-    """A fingerprint of a request body's content (key order and spacing do not matter)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A receipt (as the exact JSON text first answered) and whether this is a replay of it."""
-
-    receipt_json: str
-    replayed: bool
-
-    @property
-    def receipt(self) -> dict[str, Any]:
-        return json.loads(self.receipt_json)
-
-
 def _store_receipt(record: Purchase | PurchaseReturn, receipt: dict[str, Any]) -> Outcome:
-    record.receipt = json.dumps(receipt, ensure_ascii=False, separators=(", ", ": "))
+    record.receipt = receipt_text(receipt)
     return Outcome(receipt_json=record.receipt, replayed=False)
 
 
