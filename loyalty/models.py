@@ -1,7 +1,7 @@
 """Imports every model so that the metadata is complete (migrations, tests)."""
 
 from loyalty.audit.models import AuditEvent
-from loyalty.earning.models import Rule, RulesetState, RuleVersion
+from loyalty.earning.models import Rule, RulesetState, RuleSimulation, RuleVersion
 from loyalty.keys.models import ApiKey
 from loyalty.ledger.models import Adjustment, ExpiryWarning, LedgerEntry, RuleBudget, RuleUsage
 from loyalty.members.models import Member
@@ -31,6 +31,7 @@ __all__ = [
     "Reward",
     "Rule",
     "RuleBudget",
+    "RuleSimulation",
     "RuleUsage",
     "RuleVersion",
     "RulesetState",
