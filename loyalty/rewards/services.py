@@ -17,7 +17,6 @@ re-exported here, the area's one entry point.
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,12 +38,12 @@ from loyalty.errors import (
     RewardUnavailable,
     ValidationFailed,
 )
+from loyalty.idempotency import Outcome, receipt_text
+from loyalty.idempotency import request_hash as request_hash
 from loyalty.ledger import services as ledger
 from loyalty.members.services import ACTIVE as MEMBER_ACTIVE
 from loyalty.merchants.services import get_store
 from loyalty.program.services import get_program
-from loyalty.purchases.services import Outcome
-from loyalty.purchases.services import request_hash as request_hash
 from loyalty.rewards.catalog import ACTIVE as ACTIVE
 from loyalty.rewards.catalog import ARCHIVED as ARCHIVED
 from loyalty.rewards.catalog import DEFAULT_VALID_DAYS as DEFAULT_VALID_DAYS
@@ -170,7 +169,7 @@ def _record(
     redemption.points_expire_at = taken.earliest_expiry
     receipt = {"id": redemption.id, "kind": redemption.kind, "member_id": member.id, **receipt}
     receipt["balance"] = ledger.balance(session, member, now).as_dict()
-    redemption.receipt = json.dumps(receipt, ensure_ascii=False, separators=(", ", ": "))
+    redemption.receipt = receipt_text(receipt)
     session.add(redemption)
     session.flush()
     return Outcome(receipt_json=redemption.receipt, replayed=False)
