@@ -370,16 +370,44 @@ def stop_leftovers(token: str, basetemp: Path) -> list[str]:
     return described
 
 
+def drop_leftover_databases(database_url: str, token: str) -> list[str]:
+    """Drop the databases a run left on PostgreSQL (its session never ended: a crash, Ctrl-C).
+
+    The tests name them ``loyalty_<purpose>_<run>_<worker>``, the run being the first
+    12 characters of xdist's run id, which this command sets to the run's token.
+    """
+    import psycopg
+
+    dsn = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", database_url)
+    pattern = "loyalty\\_%\\_" + token[:12] + "\\_%"
+    dropped = []
+    try:
+        with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+            names = [
+                row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,))
+            ]
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                dropped.append(name)
+    except psycopg.Error as exc:
+        say(f"could not look for databases the run left: {exc}")
+    return dropped
+
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PYTEST_SUMMARY = re.compile(r"^=+ (.* in [0-9.]+s.*?) =+$")
 
 
-def run_pytest(label: str, pytest_args: list[str], env: dict[str, str]) -> tuple[bool, str]:
+def run_pytest(
+    label: str, pytest_args: list[str], env: dict[str, str], database_url: str | None = None
+) -> tuple[bool, str]:
     token = os.urandom(8).hex()
     env = dict(env, **{RUN_MARKER: token})
     # A temporary folder of the run's own: what is left in it afterwards is the run's.
     basetemp = Path(tempfile.mkdtemp(prefix="loyalty-tests-")).resolve()
     command = [sys.executable, "-m", "pytest", f"--basetemp={basetemp}", *pytest_args]
+    if not any(a.startswith("--testrunuid") or a.endswith("no:xdist") for a in pytest_args):
+        command.append(f"--testrunuid={token}")  # the tests name their databases with it
     if sys.stdout.isatty():
         command.append("--color=yes")
     say(f"tests on {label}: {' '.join(command[1:])}")
@@ -398,16 +426,23 @@ def run_pytest(label: str, pytest_args: list[str], env: dict[str, str]) -> tuple
     except (Stop, KeyboardInterrupt):
         stop_processes([process], grace=10)
         stop_leftovers(token, basetemp)
+        if database_url:
+            drop_leftover_databases(database_url, token)
         raise
     sys.stdout.flush()
     code = process.wait()
     elapsed = time.monotonic() - started
+    summary = summary or ("see above" if code != 0 else "")
     leftovers = stop_leftovers(token, basetemp)
     if leftovers:
         say(f"the tests on {label} left {len(leftovers)} process(es) running; stopped them:")
         for line in leftovers:
             print(f"    {line}", flush=True)
         summary += f"; stopped {len(leftovers)} process(es) left running"
+    databases = drop_leftover_databases(database_url, token) if database_url else []
+    if databases:
+        say(f"the tests on {label} left {len(databases)} database(s); dropped them: {', '.join(databases)}")
+        summary += f"; dropped {len(databases)} database(s) left behind"
     if code == 0:
         shutil.rmtree(basetemp, ignore_errors=True)
     else:
@@ -415,7 +450,7 @@ def run_pytest(label: str, pytest_args: list[str], env: dict[str, str]) -> tuple
     if code == 5:
         return False, f"FAILED: no tests ran ({elapsed:.0f} s)"
     if code != 0:
-        return False, f"FAILED (pytest exit {code}): {summary or 'see above'} ({elapsed:.0f} s)"
+        return False, f"FAILED (pytest exit {code}): {summary} ({elapsed:.0f} s)"
     return True, f"passed: {summary} ({elapsed:.0f} s)"
 
 
@@ -475,7 +510,7 @@ def command_test(extra: list[str]) -> int:
         results.append((f"tests on {label}", False if mandatory else None, detail))
     else:
         env = dict(base_env, TEST_DATABASE_URL=database_url, TEST_REDIS_URL=redis_url)
-        ok, detail = run_pytest(f"{label} ({_redact(database_url)}, {_redact(redis_url)})", args, env)
+        ok, detail = run_pytest(f"{label} ({_redact(database_url)}, {_redact(redis_url)})", args, env, database_url)
         results.append((f"tests on {label}", ok, detail))
 
     print("\n" + "=" * 30 + " manage.py test: summary " + "=" * 30)

@@ -82,6 +82,8 @@ def create_api(app: Flask) -> Api:
     from api.notifications.views import blp as notifications_blp
     from api.program.views import blp as program_blp
     from api.purchases.views import blp as purchases_blp
+    from api.redemptions.views import blp as redemptions_blp
+    from api.rewards.views import blp as rewards_blp
     from api.rules.views import blp as rules_blp
     from api.stores.views import blp as stores_blp
     from api.tiers.views import blp as tiers_blp
@@ -96,6 +98,8 @@ def create_api(app: Flask) -> Api:
         audit_blp,
         rules_blp,
         purchases_blp,
+        rewards_blp,
+        redemptions_blp,
         tiers_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))

@@ -9,7 +9,7 @@ from functools import wraps
 from flask import g, request
 from flask_smorest.utils import load_info_from_docstring
 
-from loyalty.actors import Actor, Role
+from loyalty.actors import PUBLIC, Actor, Role
 from loyalty.errors import Forbidden, NotFound, Unauthenticated
 from loyalty.keys.services import actor_for_key, authenticate
 from loyalty.merchants.services import check_merchant_key, check_terminal_request
@@ -62,6 +62,26 @@ def path_with_query() -> str:
     return request.path + (f"?{query}" if query else "")
 
 
+def _check_path_ids(kwargs: dict) -> None:
+    # The path's ids: one that could never be ours (a NUL, non-ASCII, far too long) names nothing.
+    if not all(usable_id(value) for value in kwargs.values() if isinstance(value, str)):
+        raise NotFound("There is nothing here.")
+
+
+def _document(wrapper: Callable, allowed: tuple[Role, ...], *, public: bool) -> None:
+    """The security requirement and the roles, in the OpenAPI document."""
+    wrapper._apidoc = deepcopy(getattr(wrapper, "_apidoc", {}))
+    manual = wrapper._apidoc.setdefault("manual_doc", {})
+    # ``{}`` first: a key is optional.
+    manual["security"] = [{}, {"bearerAuth": []}] if public else [{"bearerAuth": []}]
+    manual["x-roles"] = [r.value for r in allowed]
+    names = ", ".join(r.value for r in allowed)
+    # The manual description replaces the docstring's: keep the docstring's body in it.
+    manual.setdefault("description", load_info_from_docstring(wrapper.__doc__ or "").get("description", ""))
+    suffix = f"Open to anyone without a key; with a key, roles: {names}." if public else f"Roles: {names}."
+    manual["description"] = (manual["description"] + f"\n\n{suffix}").strip()
+
+
 def requires(*roles: Role) -> Callable:
     """Allow a view to the given roles only (all roles when none are named)."""
     allowed = roles or ALL_ROLES
@@ -72,20 +92,32 @@ def requires(*roles: Role) -> Callable:
             actor = authenticate_request()
             if actor.role not in allowed:
                 raise Forbidden(f"A {actor.role.value} key may not do that.")
-            # The path's ids: one that could never be ours (a NUL, non-ASCII, far too long) names nothing.
-            if not all(usable_id(value) for value in kwargs.values() if isinstance(value, str)):
-                raise NotFound("There is nothing here.")
+            _check_path_ids(kwargs)
             return view(*args, **kwargs)
 
-        # Document the security requirement and the roles in the OpenAPI document.
-        wrapper._apidoc = deepcopy(getattr(wrapper, "_apidoc", {}))
-        manual = wrapper._apidoc.setdefault("manual_doc", {})
-        manual["security"] = [{"bearerAuth": []}]
-        manual["x-roles"] = [r.value for r in allowed]
-        names = ", ".join(r.value for r in allowed)
-        # A manual description replaces the docstring's in the document: keep the docstring's first.
-        described = manual.get("description") or load_info_from_docstring(view.__doc__ or "").get("description", "")
-        manual["description"] = (described + f"\n\nRoles: {names}.").strip()
+        _document(wrapper, allowed, public=False)
+        return wrapper
+
+    return decorate
+
+
+def public_or(*roles: Role) -> Callable:
+    """Open without a key (the actor is ``PUBLIC``); a key that is sent must be valid and of one of the roles."""
+    allowed = roles or ALL_ROLES
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if "Authorization" in request.headers:
+                actor = authenticate_request()
+                if actor.role not in allowed:
+                    raise Forbidden(f"A {actor.role.value} key may not do that.")
+            else:
+                request.environ[_ACTOR_KEY] = PUBLIC
+            _check_path_ids(kwargs)
+            return view(*args, **kwargs)
+
+        _document(wrapper, allowed, public=True)
         return wrapper
 
     return decorate

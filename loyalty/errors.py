@@ -111,3 +111,27 @@ class ReturnExceedsPurchase(ValidationFailed):
     """More is being returned than was bought."""
 
     reason = "return_exceeds_purchase"
+
+
+class RewardUnavailable(ValidationFailed):
+    """The reward cannot be redeemed now (out of stock, outside its window, archived, or not for this member)."""
+
+    reason = "reward_unavailable"
+
+
+class AlreadyUsed(Conflict):
+    """The redemption's code has already been used."""
+
+    reason = "already_used"
+
+
+class RedemptionCancelled(InvalidState):
+    """The redemption was cancelled: its code can no longer be used."""
+
+    reason = "redemption_cancelled"
+
+
+class RedemptionExpired(InvalidState):
+    """The redemption's code has expired."""
+
+    reason = "redemption_expired"

@@ -1,20 +1,23 @@
 """Imports every model so that the metadata is complete (migrations, tests)."""
 
 from loyalty.audit.models import AuditEvent
-from loyalty.earning.models import Rule, RulesetState, RuleVersion
+from loyalty.earning.models import Rule, RulesetState, RuleSimulation, RuleVersion
 from loyalty.keys.models import ApiKey
-from loyalty.ledger.models import LedgerEntry, RuleBudget, RuleUsage
+from loyalty.ledger.models import Adjustment, ExpiryWarning, LedgerEntry, RuleBudget, RuleUsage
 from loyalty.members.models import Member
 from loyalty.merchants.models import Merchant, MerchantApplication, Store, Terminal, TerminalSecret
 from loyalty.notifications.models import Notification
 from loyalty.outbox.models import OutboxMessage
 from loyalty.program.models import Program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
+from loyalty.rewards.models import Redemption, Reward
 from loyalty.tiers.models import Tier
 
 __all__ = [
+    "Adjustment",
     "ApiKey",
     "AuditEvent",
+    "ExpiryWarning",
     "LedgerEntry",
     "Member",
     "Merchant",
@@ -25,8 +28,11 @@ __all__ = [
     "Purchase",
     "PurchaseItem",
     "PurchaseReturn",
+    "Redemption",
+    "Reward",
     "Rule",
     "RuleBudget",
+    "RuleSimulation",
     "RuleUsage",
     "RuleVersion",
     "RulesetState",

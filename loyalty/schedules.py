@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from rq import cron
 
+from loyalty.ledger.jobs import expire_points, warn_expiring_points
 from loyalty.outbox.jobs import sweep
 from loyalty.tiers.jobs import review_tiers
 
 # (function, queue, seconds between runs or a cron expression in the local time of the
-# worker that runs the schedules)
+# worker that runs the schedules, UTC on a server kept in UTC)
 SCHEDULE = [
     (sweep, "default", 30),
+    (expire_points, "default", "30 2 * * *"),
     (review_tiers, "default", "15 3 * * *"),
+    # After the expiry run, so a warning never counts points that have just expired.
+    (warn_expiring_points, "default", "30 3 * * *"),
 ]
 
-# A job may run this long before RQ stops it (the tier review walks every member).
-TIMEOUTS = {review_tiers: 6 * 3600}
+# A job may run this long before RQ stops it (the daily jobs walk every member, in batches).
+TIMEOUTS = {expire_points: 6 * 3600, warn_expiring_points: 6 * 3600, review_tiers: 6 * 3600}
 
 
 def _when(every: int | str) -> dict:

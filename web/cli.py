@@ -1,4 +1,4 @@
-"""Command-line entry points: ``flask --app wsgi keys|worker|demo|tiers``."""
+"""Command-line entry points: ``flask --app wsgi keys|ledger|tiers|worker|demo``."""
 
 from __future__ import annotations
 
@@ -73,6 +73,39 @@ def revoke_key_command(key_id: str) -> None:
     click.echo(f"Revoked {key_id}.")
 
 
+ledger_cli = AppGroup("ledger", help="Run the ledger's scheduled work now.")
+
+
+@ledger_cli.command("expire")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1), help="Members per batch.")
+def expire_command(batch_size: int) -> None:
+    """Expire every lot past its expiry date now, printing a line per batch and the totals."""
+    from loyalty.ledger.jobs import run_expiry
+
+    def progress(number, batch) -> None:
+        click.echo(f"batch {number}: {batch.points} points of {batch.lots} lots expired for {batch.members} members")
+
+    with unit_of_work() as session:
+        run = run_expiry(session, batch_size=batch_size, on_batch=progress)
+    click.echo(f"Expired {run.points} points of {run.lots} lots for {run.members} members in {run.batches} batches.")
+
+
+@ledger_cli.command("warn")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1), help="Members per batch.")
+def warn_command(batch_size: int) -> None:
+    """Queue the warnings of points expiring in the next 30 days now, each expiry date once per member."""
+    from loyalty.ledger.jobs import run_warnings
+
+    def progress(number, batch) -> None:
+        click.echo(f"batch {number}: {batch.members} members warned of {batch.points} points ({batch.dates} dates)")
+
+    with unit_of_work() as session:
+        run = run_warnings(session, batch_size=batch_size, on_batch=progress)
+    click.echo(
+        f"Warned {run.members} members of {run.points} points expiring on {run.dates} dates in {run.batches} batches."
+    )
+
+
 def _run_cron(app: Flask) -> None:
     from rq.cron import CronScheduler
 
@@ -122,6 +155,7 @@ def worker_command(ctx, burst: bool, cron: bool, queues: str) -> None:
 
 def register(app: Flask) -> None:
     app.cli.add_command(keys_cli)
+    app.cli.add_command(ledger_cli)
     app.cli.add_command(worker_command)
     from web.demo import demo_command
     from web.tiers_cli import tiers_cli

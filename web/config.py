@@ -50,4 +50,5 @@ def load(instance_path: Path) -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
+        "SIMULATION_SYNC_LIMIT": _int("SIMULATION_SYNC_LIMIT", 5000),
     }

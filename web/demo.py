@@ -74,6 +74,8 @@ def demo_command() -> None:
                 actor=actor,
             ),
         ]
+        rules = _demo_rules(session, merchant_id=merchant.id, actor=actor)
+        receipts = _demo_purchases(session, store_id=store.id, member=members[0], actor=actor)
     click.echo("Demo program created.")
     click.echo(f"  merchant {merchant.id}  store {store.id}  terminal {terminal.id}")
     click.echo(f"  merchant key:          {merchant_secret}")
@@ -81,5 +83,76 @@ def demo_command() -> None:
     click.echo(f"  terminal signing secret: {signing_secret}")
     for member in members:
         click.echo(f"  member {member.id}  card {member.card_number}  {member.email or member.phone}")
+    for rule in rules:
+        click.echo(f"  rule {rule.id}  active")
+    for receipt in receipts:
+        extra = f"claim code {receipt['claim_code']}" if receipt.get("claim_code") else f"member {receipt['member_id']}"
+        click.echo(f"  purchase {receipt['external_id']}: {receipt['points_awarded']} points, {extra}")
     click.echo("Admin key (shown once; keep it):")
     click.echo(admin_secret)
+
+
+DEMO_RULES = [
+    {"name": "One point per euro", "priority": 0, "effect": {"type": "per_amount", "points": 1, "per_minor": 100}},
+    {
+        "name": "Weekend coffee double",
+        "priority": 100,
+        "condition": '"coffee" in purchase.categories and purchase.local_weekday in ["sat", "sun"]',
+        "effect": {"type": "multiplier", "percent": 200},
+        "limits": {"per_member": {"times": 1, "period": "day"}},
+    },
+    {
+        "name": "Pastry lovers",
+        "priority": 50,
+        "condition": '"pastry" in purchase.categories',
+        "effect": {"type": "per_item", "points": 5, "category": "pastry"},
+        "merchant": True,
+    },
+]
+
+
+def _demo_rules(session, *, merchant_id: str, actor) -> list:
+    from loyalty.earning.services import activate_rule, create_rule
+
+    made = []
+    for spec in DEMO_RULES:
+        body = {k: v for k, v in spec.items() if k != "merchant"}
+        if spec.get("merchant"):
+            body["merchant_id"] = merchant_id
+        rule = create_rule(session, rule=body, actor=actor)
+        made.append(activate_rule(session, rule_id=rule.id, actor=actor))
+    return made
+
+
+def _demo_purchases(session, *, store_id: str, member, actor) -> list[dict]:
+    """Two purchases by a member and one without a card, as a till would send them."""
+    from datetime import timedelta
+
+    from loyalty.db import utcnow
+    from loyalty.earning.ruleset import active_ruleset
+    from loyalty.purchases.services import record_purchase
+
+    baskets = [
+        ("DEMO-0001", member, [("LATTE", "coffee", 2, 450), ("CROISSANT", "pastry", 1, 320)]),
+        ("DEMO-0002", member, [("BEANS-1KG", "coffee", 1, 2400)]),
+        ("DEMO-0003", None, [("ESPRESSO", "coffee", 1, 150), ("PASTEL", "pastry", 2, 130)]),
+    ]
+    receipts = []
+    for n, (external_id, shopper, lines) in enumerate(baskets):
+        items = [{"sku": s, "category": c, "quantity": q, "unit_price_minor": p} for s, c, q, p in lines]
+        outcome = record_purchase(
+            session,
+            store_id=store_id,
+            terminal_id=None,
+            external_id=external_id,
+            member_ref={"member_id": shopper.id} if shopper else None,
+            occurred_at=utcnow() - timedelta(days=3 - n),
+            currency="EUR",
+            total_minor=sum(item["quantity"] * item["unit_price_minor"] for item in items),
+            items=items,
+            fingerprint=external_id,
+            ruleset=active_ruleset(session),
+            actor=actor,
+        )
+        receipts.append(outcome.receipt)
+    return receipts

@@ -2,8 +2,8 @@ from marshmallow import fields, validate
 
 from api.common import PageArgs, Schema, StrictBoolean, StrictInteger, Timestamp, page_schema
 from api.tiers.schemas import TierStandingSchema
+from loyalty.contacts import LOCALES
 from loyalty.ledger.queries import KINDS
-from loyalty.members.contacts import LOCALES
 from loyalty.members.services import ACTIVE, STATUSES, SUSPENDED
 
 _EMAIL = {"description": "An email address; stored lower-cased."}
@@ -145,3 +145,31 @@ class ClaimResultSchema(Schema):
     points = StrictInteger(metadata={"description": "Points added (the purchase's, less any returned since)."})
     balance = fields.Nested(BalanceSchema)
     tier = fields.Nested(TierStandingSchema, allow_none=True, metadata={"description": "After the claim."})
+
+
+class AdjustmentSchema(Schema):
+    points = StrictInteger(
+        required=True,
+        validate=validate.Range(min=-(10**12), max=10**12),
+        metadata={"description": "Points to add (positive) or take (negative); not zero."},
+    )
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+        metadata={"description": "Why: the entry's note in the activity, and in the audit log. Required."},
+    )
+    idempotency_key = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "The same key for the same member applies the adjustment once."},
+    )
+
+
+class AdjustmentReceiptSchema(Schema):
+    id = fields.String()
+    member_id = fields.String()
+    points = StrictInteger()
+    reason = fields.String()
+    entry_id = fields.String(metadata={"description": "The `adjust` entry in the member's activity."})
+    balance = fields.Nested(BalanceSchema)
+    created_at = Timestamp()

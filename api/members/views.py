@@ -1,4 +1,4 @@
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -7,6 +7,8 @@ from api.common import page_body
 from api.members.schemas import (
     ActivityArgs,
     ActivityPage,
+    AdjustmentReceiptSchema,
+    AdjustmentSchema,
     CardImageArgs,
     ClaimResultSchema,
     ClaimSchema,
@@ -19,6 +21,8 @@ from api.members.schemas import (
 )
 from loyalty.actors import Role
 from loyalty.errors import Forbidden, NotFound, ValidationFailed
+from loyalty.idempotency import request_hash
+from loyalty.ledger.adjustments import adjust_points
 from loyalty.ledger.queries import list_activity
 from loyalty.ledger.services import balance
 from loyalty.members import qr
@@ -180,3 +184,36 @@ class MemberClaimsView(MethodView):
         result = claim_purchase(db.session, member_id=member_id, claim_code=data["claim_code"], actor=current_actor())
         db.session.commit()
         return result
+
+
+@blp.route("/<member_id>/adjustments")
+class MemberAdjustmentsView(MethodView):
+    @requires(Role.ADMIN)
+    @blp.arguments(AdjustmentSchema)
+    @blp.response(201, AdjustmentReceiptSchema)
+    @blp.alt_response(
+        200, schema=AdjustmentReceiptSchema, description="A replay: the same idempotency_key and body again."
+    )
+    def post(self, data, member_id):
+        """Add or take a member's points by hand, with a reason (audited as `member.adjust`).
+
+        Positive `points` are added, available at once and expiring as the program's points do; negative
+        `points` are taken, soonest expiring first, and 422 `insufficient_points` when the available balance
+        would go below zero. The reason is the `adjust` entry's note. The same `idempotency_key` for the same
+        member with the same body answers 200 with the identical body and `Idempotent-Replayed: true`; with
+        a different body, 409 `idempotency_conflict`. 409 `invalid_state` for a closed account.
+        """
+        outcome = adjust_points(
+            db.session,
+            member_id=member_id,
+            points=data["points"],
+            reason=data["reason"],
+            idempotency_key=data["idempotency_key"],
+            fingerprint=request_hash(request.get_json()),
+            actor=current_actor(),
+        )
+        db.session.commit()
+        response = Response(outcome.receipt_json, status=200 if outcome.replayed else 201, mimetype="application/json")
+        if outcome.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return response

@@ -22,6 +22,7 @@ from loyalty.actors import Role
 from loyalty.db import utcnow
 from loyalty.earning.quotes import quote_purchase, resolve_store
 from loyalty.earning.ruleset import active_ruleset
+from loyalty.idempotency import request_hash
 from loyalty.purchases import services as purchases
 from web.extensions import db
 
@@ -97,7 +98,7 @@ class PurchasesView(MethodView):
             currency=data["currency"],
             total_minor=data["total_minor"],
             items=data["items"],
-            fingerprint=purchases.request_hash(request.get_json()),
+            fingerprint=request_hash(request.get_json()),
             ruleset=active_ruleset(db.session),
             actor=actor,
         )
@@ -141,7 +142,7 @@ class PurchaseReturnsView(MethodView):
             external_id=data["external_id"],
             items=data.get("items"),
             amount_minor=data.get("amount_minor"),
-            fingerprint=purchases.request_hash(request.get_json()),
+            fingerprint=request_hash(request.get_json()),
             actor=current_actor(),
         )
         db.session.commit()

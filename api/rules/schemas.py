@@ -151,6 +151,49 @@ class RuleListArgs(PageArgs):
     )
 
 
+class SimulateSchema(Schema):
+    rule = fields.Nested(
+        RuleCreateSchema,
+        required=True,
+        metadata={"description": "A draft rule, as the body of `POST /rules`; nothing is saved."},
+    )
+    from_ = Timestamp(
+        data_key="from",
+        required=True,
+        validate=plausible_instant,
+        metadata={"description": "Purchases that occurred at or after this instant..."},
+    )
+    to = Timestamp(required=True, validate=plausible_instant, metadata={"description": "...and before this one."})
+
+
+class SimulationProgressSchema(Schema):
+    done = StrictInteger(metadata={"description": "Purchases scored so far."})
+    total = StrictInteger(metadata={"description": "Purchases to score: the period's, in the rule's scope and window."})
+
+
+class SimulationSchema(Schema):
+    id = fields.String(
+        allow_none=True, metadata={"description": "null for a simulation answered at once; read it back otherwise."}
+    )
+    status = fields.String(metadata={"enum": ["queued", "running", "done", "failed"]})
+    progress = fields.Nested(SimulationProgressSchema)
+    from_ = Timestamp(data_key="from")
+    to = Timestamp()
+    purchases_matched = StrictInteger(
+        allow_none=True, metadata={"description": "Purchases the rule fires on; null until done."}
+    )
+    members_affected = StrictInteger(
+        allow_none=True, metadata={"description": "Members who have the points of those purchases; null until done."}
+    )
+    points = StrictInteger(
+        allow_none=True,
+        metadata={"description": "Points the period gives with the rule, less without it (its cost); null until done."},
+    )
+    error = fields.String(allow_none=True)
+    created_at = Timestamp(allow_none=True)
+    finished_at = Timestamp(allow_none=True)
+
+
 RulePage = page_schema(RuleSchema, "RulePage")
 RuleVersionPage = page_schema(RuleVersionSchema, "RuleVersionPage")
 
@@ -183,4 +226,33 @@ def version_body(version) -> dict:
             "role": version.created_by_role,
             "key_id": version.created_by_key_id,
         },
+    }
+
+
+def simulation_body(simulation) -> dict:
+    """A simulation, stored (queued, running, finished) or answered at once (a ``SimulationResult``)."""
+    if not hasattr(simulation, "status"):
+        return {
+            "id": None,
+            "status": "done",
+            "progress": {"done": simulation.purchases_scanned, "total": simulation.purchases_scanned},
+            "purchases_matched": simulation.purchases_matched,
+            "members_affected": simulation.members_affected,
+            "points": simulation.points,
+            "error": None,
+            "created_at": None,
+            "finished_at": None,
+        }
+    return {
+        "id": simulation.id,
+        "status": simulation.status,
+        "progress": {"done": simulation.done, "total": simulation.total},
+        "from_": simulation.from_at,
+        "to": simulation.to_at,
+        "purchases_matched": simulation.purchases_matched,
+        "members_affected": simulation.members_affected,
+        "points": simulation.points,
+        "error": simulation.error,
+        "created_at": simulation.created_at,
+        "finished_at": simulation.finished_at,
     }

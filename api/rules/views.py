@@ -1,3 +1,4 @@
+from flask import current_app, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -10,11 +11,14 @@ from api.rules.schemas import (
     RulePatchSchema,
     RuleSchema,
     RuleVersionPage,
+    SimulateSchema,
+    SimulationSchema,
     rule_body,
+    simulation_body,
     version_body,
 )
 from loyalty.actors import Role
-from loyalty.earning import queries, services
+from loyalty.earning import queries, services, simulation
 from web.extensions import db
 
 blp = Blueprint(
@@ -72,6 +76,58 @@ class RulesView(MethodView):
         page = queries.list_rules(db.session, **args, actor=current_actor())
         versions = queries.current_versions(db.session, page.items)
         return page_body(page) | {"items": [rule_body(rule, versions[rule.id]) for rule in page.items]}
+
+
+@blp.route("/simulate")
+class RuleSimulateView(MethodView):
+    @requires(*STAFF)
+    @blp.arguments(SimulateSchema)
+    @blp.response(200, SimulationSchema)
+    @blp.alt_response(
+        202,
+        schema=SimulationSchema,
+        description="A large period: the simulation runs in the background; `Location` is where to read it.",
+    )
+    def post(self, data):
+        """What a draft rule would have given over the stored purchases of `[from, to)`; nothing is saved.
+
+        The rule is checked as `POST /rules` checks it (422 `invalid_rule`). Each purchase in its scope (its
+        merchant's stores, or every store for an operator-wide rule) and window is scored in the order they
+        happened, against the rules active now with and without the draft: `purchases_matched` counts those the
+        draft fires on, `members_affected` the members who have their points, and `points` is what the period
+        would have given with the draft less without it. Up to the service's limit of purchases the figures
+        come at once (200, `status: done`); beyond it the answer is 202 with the simulation's `id`, and
+        `GET /rules/simulations/{id}` shows its `progress` and, once `done`, the figures. A merchant key
+        simulates its own merchant's rules, over its own purchases.
+        """
+        result = simulation.simulate_rule(
+            db.session,
+            rule=data["rule"],
+            from_=data["from_"],
+            to=data["to"],
+            sync_limit=current_app.config["SIMULATION_SYNC_LIMIT"],
+            actor=current_actor(),
+        )
+        if isinstance(result, simulation.SimulationResult):
+            # A simulation answered at once writes nothing (not even the program's defaults).
+            db.session.rollback()
+            return simulation_body(result) | {"from_": data["from_"], "to": data["to"]}
+        body = simulation_body(result)
+        location = url_for("rules.RuleSimulationView", simulation_id=result.id)
+        db.session.commit()
+        return body, 202, {"Location": location}
+
+
+@blp.route("/simulations/<simulation_id>")
+class RuleSimulationView(MethodView):
+    @requires(*STAFF)
+    @blp.response(200, SimulationSchema)
+    def get(self, simulation_id):
+        """A simulation's status and `progress` (`done` of `total` purchases), and its figures once `done`.
+
+        A merchant key reads the simulations of its own merchant's rules only.
+        """
+        return simulation_body(simulation.get_simulation(db.session, simulation_id, actor=current_actor()))
 
 
 @blp.route("/<rule_id>")

@@ -74,3 +74,40 @@ class RulesetState(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class RuleSimulation(Base):
+    """A draft rule run against the stored purchases of a period, in the background.
+
+    ``rule`` is the draft as checked (JSON-ready); ``merchant_id`` is its
+    merchant, whose keys may read the simulation (null: the operator's staff
+    only). ``done`` of ``total`` purchases are scored so far; the figures are
+    set when ``status`` is ``done``.
+    """
+
+    __tablename__ = "rule_simulations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sim"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    merchant_id: Mapped[str | None] = mapped_column(String(40))
+    rule: Mapped[dict] = mapped_column(json_type())
+    from_at: Mapped[datetime]
+    to_at: Mapped[datetime]
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    purchases_matched: Mapped[int | None] = mapped_column(BigInteger)
+    members_affected: Mapped[int | None] = mapped_column(BigInteger)
+    points: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    created_by_kind: Mapped[str] = mapped_column(String(16))
+    created_by_name: Mapped[str] = mapped_column(String(200))
+    created_by_role: Mapped[str | None] = mapped_column(String(16))
+    created_by_key_id: Mapped[str | None] = mapped_column(String(40))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        Index("ix_rule_simulations_merchant", "merchant_id", "id"),
+    )

@@ -168,6 +168,20 @@ def _audit(session: Session, rule: Rule, action: str, actor: Actor, **data: Any)
 # ---- writing -------------------------------------------------------------------------------
 
 
+def check_new_rule(session: Session, *, rule: Mapping[str, Any], actor: Actor) -> RuleSpec:
+    """A new rule as it would be saved (``InvalidRule`` says what to fix); nothing is written.
+
+    A merchant's rule is always its own: ``merchant_id`` defaults to it, and an
+    operator-wide rule (``merchant_id`` null) is ``Forbidden`` to it.
+    """
+    data = dict(rule)
+    if actor.role is Role.MERCHANT:
+        if "merchant_id" in data and data["merchant_id"] is None:
+            raise Forbidden("Only the program operator writes operator-wide rules (merchant_id null).")
+        data.setdefault("merchant_id", actor.merchant_id)
+    return _check(session, data, actor)
+
+
 def create_rule(session: Session, *, rule: Mapping[str, Any], actor: Actor) -> Rule:
     """Save a new rule as a draft (version 1); ``InvalidRule`` says what to fix.
 
@@ -175,12 +189,7 @@ def create_rule(session: Session, *, rule: Mapping[str, Any], actor: Actor) -> R
     operator-wide rule (``merchant_id`` null) is the operator's alone.
     """
     _require_writer(session, actor)
-    data = dict(rule)
-    if actor.role is Role.MERCHANT:
-        if "merchant_id" in data and data["merchant_id"] is None:
-            raise Forbidden("Only the program operator writes operator-wide rules (merchant_id null).")
-        data.setdefault("merchant_id", actor.merchant_id)
-    spec = _check(session, data, actor)
+    spec = check_new_rule(session, rule=rule, actor=actor)
     row = Rule(merchant_id=spec.merchant_id, status=DRAFT, version=1)
     session.add(row)
     session.flush()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,12 +29,14 @@ def read_usage(session: Session, ruleset: RuleSet, facts: Mapping[str, Any], mem
     keys = ruleset.usage_keys(facts) if member_id else {}
     if not keys:
         return {}
-    rows = session.execute(
-        select(RuleUsage.rule_id, RuleUsage.period_key, RuleUsage.times).where(
-            RuleUsage.member_id == member_id, RuleUsage.rule_id.in_(keys)
+    # Loaded as objects, so that counting a use below finds them in the session.
+    rows = session.scalars(
+        select(RuleUsage).where(
+            RuleUsage.member_id == member_id,
+            tuple_(RuleUsage.rule_id, RuleUsage.period_key).in_(list(keys.items())),
         )
     ).all()
-    return {rule_id: times for rule_id, key, times in rows if keys.get(rule_id) == key}
+    return {row.rule_id: row.times for row in rows}
 
 
 def read_budgets(session: Session, ruleset: RuleSet, facts: Mapping[str, Any]) -> dict[str, int]:

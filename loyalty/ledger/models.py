@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.db import Base, json_type, new_id, utcnow
@@ -57,6 +57,14 @@ class LedgerEntry(Base):
             postgresql_where=text("lot_remaining > 0"),
             sqlite_where=text("lot_remaining > 0"),
         ),
+        # Lots with points left by when they expire: the expiry job and its warnings
+        # read a range of this, and lots leave it once spent or expired.
+        Index(
+            "ix_ledger_entries_expiring",
+            "expires_at",
+            postgresql_where=text("lot_remaining > 0"),
+            sqlite_where=text("lot_remaining > 0"),
+        ),
     )
 
 
@@ -78,3 +86,40 @@ class RuleBudget(Base):
 
     rule_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     spent_points: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ExpiryWarning(Base):
+    """A member was told that points expire on a date (in the program's timezone): once per date."""
+
+    __tablename__ = "expiry_warnings"
+
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    expires_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    notification_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Adjustment(Base):
+    """Points an admin added or took by hand, with the reason, and the answer given.
+
+    ``(member_id, idempotency_key)`` is unique: the same request again replays
+    ``receipt`` (the exact JSON text first answered) and changes nothing.
+    """
+
+    __tablename__ = "adjustments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("adj"))
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    points: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    entry_id: Mapped[str | None] = mapped_column(String(40))
+    receipt: Mapped[str] = mapped_column(Text, default="")
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    actor_key_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("member_id", "idempotency_key"),)

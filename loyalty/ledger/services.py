@@ -40,6 +40,11 @@ class Balance:
     available: int
     pending: int
 
+    @classmethod
+    def after(cls, member: Member, entry: LedgerEntry) -> Balance:
+        """The balance right after ``entry``, without asking the database again."""
+        return cls(available=entry.balance_after, pending=member.points_balance - entry.balance_after)
+
     def as_dict(self) -> dict[str, int]:
         return {"available": self.available, "pending": self.pending}
 

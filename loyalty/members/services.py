@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor
 from loyalty.audit.services import record_event
+from loyalty.contacts import check_locale, normalise_email, normalise_phone
 from loyalty.db import utcnow
 from loyalty.errors import InvalidState, MemberExists, MemberNotFound, NotFound, ValidationFailed
 from loyalty.members import cards
-from loyalty.members.contacts import check_locale, normalise_email, normalise_phone
 from loyalty.members.models import Member
 from loyalty.notifications.services import forget_recipient, queue_notification
 from loyalty.pagination import Page, paginate

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from loyalty.actors import PUBLIC, Actor, Role
 from loyalty.audit.services import record_event
+from loyalty.contacts import normalise_email
 from loyalty.db import utcnow
 from loyalty.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from loyalty.keys.services import create_key
@@ -46,11 +46,7 @@ MERCHANT_EDITABLE_BY_ADMIN = frozenset(
 
 def check_email(value: Any, field: str = "contact_email") -> str:
     """The normalised address, or ``ValidationFailed``."""
-    text = clean_text(value, field, max_length=320, required=True)
-    try:
-        return validate_email(text, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValidationFailed(f"{text!r} is not a valid email address: {exc}", errors={field: [str(exc)]}) from None
+    return normalise_email(clean_text(value, field, max_length=320, required=True), field, fold_case=False)
 
 
 def check_website(value: Any, field: str = "website") -> str | None:

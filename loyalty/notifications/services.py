@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +37,10 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Hello {name}, your qualifying points ({points}) stayed below the {required} that {old_tier} needs, "
         "so your {old_tier} status has ended. Every point you earn at our partners counts towards earning it back.",
     ),
+    "points_expiring": (
+        "{points} of your points expire soon",
+        "Hello {name}, {points} of your {program} points expire {when}. Spend them at any partner before then.",
+    ),
 }
 
 
@@ -56,33 +60,34 @@ def queue_notification(
     return queued[0] if queued else None
 
 
-def queue_notifications(session: Session, messages: Sequence[dict[str, Any]]) -> list[Notification]:
-    """Queue many messages together (a batch job's), each as ``queue_notification`` would.
+def queue_notifications(session: Session, messages: Iterable[Mapping[str, Any]]) -> list[Notification | None]:
+    """Queue many messages as ``queue_notification`` does each, with one insert per table for them all.
 
-    Each message is ``{member_id, email, phone, template, data}``; a member with
-    neither an email nor a phone is skipped.
+    Each message is ``{member_id, email, phone, template, data}``; the result is
+    in the same order, None where the member has neither email nor phone.
     """
-    notifications = []
+    queued: list[Notification | None] = []
     for message in messages:
         if message["template"] not in TEMPLATES:
             raise ValueError(f"unknown template {message['template']!r}")
-        email, phone = message.get("email"), message.get("phone")
-        channel, recipient = ("email", email) if email else ("sms", phone)
-        if recipient:
-            notifications.append(
-                Notification(
-                    member_id=message["member_id"],
-                    channel=channel,
-                    recipient=recipient,
-                    template=message["template"],
-                    data=message["data"],
-                )
+        channel, recipient = ("email", message["email"]) if message["email"] else ("sms", message["phone"])
+        queued.append(
+            Notification(
+                member_id=message["member_id"],
+                channel=channel,
+                recipient=recipient,
+                template=message["template"],
+                data=dict(message["data"]),
             )
+            if recipient
+            else None
+        )
+    notifications = [n for n in queued if n is not None]
     if notifications:
         session.add_all(notifications)
         session.flush()
         add_tasks(session, deliver_notification, [{"notification_id": n.id} for n in notifications])
-    return notifications
+    return queued
 
 
 @task(queue="notifications")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -33,11 +33,15 @@ RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 _PENDING_KEY = "outbox_pending"
 
 
-def task(queue: str = "default") -> Callable:
-    """Mark a function ``fn(session, **args)`` as runnable from the outbox."""
+def task(queue: str = "default", *, timeout: int | None = None) -> Callable:
+    """Mark a function ``fn(session, **args)`` as runnable from the outbox.
+
+    ``timeout`` is how many seconds its job may run (RQ's default when None).
+    """
 
     def mark(fn: Callable) -> Callable:
         fn.outbox_queue = queue  # type: ignore[attr-defined]
+        fn.outbox_timeout = timeout  # type: ignore[attr-defined]
         return fn
 
     return mark
@@ -60,18 +64,31 @@ def add_task(session: Session, fn: Callable, **args: Any) -> OutboxMessage:
     return add_tasks(session, fn, [args])[0]
 
 
-def add_tasks(session: Session, fn: Callable, many_args: Sequence[dict[str, Any]]) -> list[OutboxMessage]:
-    """Record one run of ``fn`` per set of arguments, written together (a batch job's)."""
+def add_tasks(session: Session, fn: Callable, args_list: Iterable[dict[str, Any]]) -> list[OutboxMessage]:
+    """Record many runs of ``fn`` at once (one insert for them all); each runs once this transaction commits."""
     if not hasattr(fn, "outbox_queue"):
         raise TypeError(f"{task_path(fn)} is not an outbox task")
-    messages = [OutboxMessage(queue=fn.outbox_queue, task=task_path(fn), args=args) for args in many_args]
-    session.add_all(messages)
-    session.flush()
-    session.info.setdefault(_PENDING_KEY, []).extend((message.id, message.queue) for message in messages)
+    messages = [OutboxMessage(queue=fn.outbox_queue, task=task_path(fn), args=dict(args)) for args in args_list]
+    if messages:
+        session.add_all(messages)
+        session.flush()
+        timeout = _timeout(fn)
+        session.info.setdefault(_PENDING_KEY, []).extend((message.id, message.queue, timeout) for message in messages)
     return messages
 
 
-def enqueue_message(message_id: str, queue: str) -> None:
+def _timeout(fn: Callable) -> int | None:
+    return getattr(fn, "outbox_timeout", None)
+
+
+def _task_timeout(path: str) -> int | None:
+    try:
+        return _timeout(resolve_task(path))
+    except (LookupError, ImportError):
+        return None  # run_message reports an unknown task
+
+
+def enqueue_message(message_id: str, queue: str, timeout: int | None = None) -> None:
     """Hand one message to RQ; the job id is the message id, so it is enqueued once."""
     get_queue(queue).enqueue(
         RUNNER,
@@ -79,15 +96,16 @@ def enqueue_message(message_id: str, queue: str) -> None:
         job_id=f"outbox-{message_id}",
         retry=RETRY,
         failure_ttl=90 * 24 * 3600,
+        job_timeout=timeout,
     )
 
 
-def relay(messages: Iterable[tuple[str, str]]) -> int:
-    """Enqueue freshly committed messages; on a Redis failure leave them for the sweep."""
+def relay(messages: Iterable[tuple[str, str, int | None]]) -> int:
+    """Enqueue freshly committed messages (id, queue, timeout); on a Redis failure leave them for the sweep."""
     sent = 0
-    for message_id, queue in messages:
+    for message_id, queue, timeout in messages:
         try:
-            enqueue_message(message_id, queue)
+            enqueue_message(message_id, queue, timeout)
             sent += 1
         except RedisError as exc:
             log.warning("outbox: Redis unavailable, %s left for the sweep: %s", message_id, exc)
@@ -99,13 +117,15 @@ def relay_pending(session: Session, *, older_than: timedelta = timedelta(seconds
     """Enqueue messages not done whose job is missing from Redis (lost while it was down)."""
     cutoff = utcnow() - older_than
     rows = session.execute(
-        select(OutboxMessage.id, OutboxMessage.queue)
+        select(OutboxMessage.id, OutboxMessage.queue, OutboxMessage.task)
         .where(OutboxMessage.done_at.is_(None), OutboxMessage.created_at <= cutoff)
         .order_by(OutboxMessage.created_at)
         .limit(limit)
     ).all()
     connection = get_redis()
-    missing = [(mid, q) for mid, q in rows if not Job.exists(f"outbox-{mid}", connection=connection)]
+    missing = [
+        (mid, q, _task_timeout(path)) for mid, q, path in rows if not Job.exists(f"outbox-{mid}", connection=connection)
+    ]
     return relay(missing)
 
 

@@ -51,6 +51,10 @@ class Purchase(Base):
         Index("ix_purchases_member", "member_id", "id"),
         Index("ix_purchases_store", "store_id", "id"),
         Index("ix_purchases_merchant_occurred", "merchant_id", "occurred_at"),
+        # A period of purchases in the order they happened (rule simulations), and a
+        # member's purchases before a moment (the member facts as they were then).
+        Index("ix_purchases_occurred", "occurred_at", "id"),
+        Index("ix_purchases_member_occurred", "member_id", "occurred_at"),
     )
 
 

@@ -9,10 +9,7 @@ retries. The answer given the first time is stored and replayed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,8 +29,10 @@ from loyalty.errors import (
     ReturnExceedsPurchase,
     ValidationFailed,
 )
+from loyalty.idempotency import Outcome, receipt_text
 from loyalty.ledger import services as ledger
 from loyalty.ledger.counters import score_and_count
+from loyalty.members.models import Member
 from loyalty.members.services import ACTIVE, find_member
 from loyalty.merchants.services import get_store
 from loyalty.pagination import Page, paginate
@@ -49,26 +48,8 @@ _CLAIM_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 _CLAIM_LENGTH = 10
 
 
-def request_hash(body: Any) -> str:
-    """A fingerprint of a request body's content (key order and spacing do not matter)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A receipt (as the exact JSON text first answered) and whether this is a replay of it."""
-
-    receipt_json: str
-    replayed: bool
-
-    @property
-    def receipt(self) -> dict[str, Any]:
-        return json.loads(self.receipt_json)
-
-
 def _store_receipt(record: Purchase | PurchaseReturn, receipt: dict[str, Any]) -> Outcome:
-    record.receipt = json.dumps(receipt, ensure_ascii=False, separators=(", ", ": "))
+    record.receipt = receipt_text(receipt)
     return Outcome(receipt_json=record.receipt, replayed=False)
 
 
@@ -91,6 +72,44 @@ def _existing_purchase(session: Session, merchant_id: str, external_id: str) -> 
         .where(Purchase.merchant_id == merchant_id, Purchase.external_id == external_id)
         .execution_options(populate_existing=True)
     )
+
+
+def _credit_member(
+    session: Session,
+    member: Member,
+    purchase: Purchase,
+    *,
+    kind: str,
+    points: int,
+    available_at: datetime,
+    expires_at: datetime | None,
+    actor: Actor,
+    now: datetime,
+) -> ledger.LedgerEntry | None:
+    """Give a locked member a purchase's points (earned at the till or claimed later) and count the visit."""
+    entry = None
+    if points > 0:
+        entry = ledger.add_points(
+            session,
+            member,
+            kind=kind,
+            points=points,
+            available_at=available_at,
+            expires_at=expires_at,
+            context=ledger.EntryContext(
+                actor=actor,
+                merchant_id=purchase.merchant_id,
+                store_id=purchase.store_id,
+                purchase_id=purchase.id,
+                breakdown=purchase.breakdown,
+                rule_set_version=purchase.rule_set_version,
+            ),
+            now=now,
+        )
+    member.purchase_count += 1
+    if member.last_purchase_at is None or member.last_purchase_at < purchase.occurred_at:
+        member.last_purchase_at = purchase.occurred_at
+    return entry
 
 
 def record_purchase(
@@ -184,30 +203,21 @@ def record_purchase(
         "tier": None,
     }
     if member is not None:
-        if decision.points > 0:
-            ledger.add_points(
-                session,
-                member,
-                kind="earn",
-                points=decision.points,
-                available_at=available_at,
-                expires_at=expires_at,
-                context=ledger.EntryContext(
-                    actor=actor,
-                    merchant_id=store.merchant_id,
-                    store_id=store.id,
-                    purchase_id=purchase.id,
-                    breakdown=purchase.breakdown,
-                    rule_set_version=decision.ruleset_version,
-                ),
-                now=now,
-            )
-        member.purchase_count += 1
-        if member.last_purchase_at is None or member.last_purchase_at < occurred_at:
-            member.last_purchase_at = occurred_at
+        entry = _credit_member(
+            session,
+            member,
+            purchase,
+            kind="earn",
+            points=decision.points,
+            available_at=available_at,
+            expires_at=expires_at,
+            actor=actor,
+            now=now,
+        )
+        now_balance = ledger.Balance.after(member, entry) if entry else ledger.balance(session, member, now)
+        receipt["balance"] = now_balance.as_dict()
         # The purchase that qualifies a member for a higher tier raises them at once.
         standing = tiers.apply_tier_rise(session, member, now=now, actor=actor)
-        receipt["balance"] = ledger.balance(session, member, now).as_dict()
         receipt["tier"] = standing.as_dict() if standing else None
     else:
         purchase.claim_code = _new_claim_code()
@@ -366,30 +376,19 @@ def claim_purchase(session: Session, *, member_id: str, claim_code: str, actor: 
     purchase.member_id = member.id
     purchase.claimed_at = now
     points = purchase.points_awarded - purchase.points_reversed
-    entry = None
-    if points > 0:
-        program = get_program(session)
-        available_at = max(purchase.available_at or now, now)
-        entry = ledger.add_points(
-            session,
-            member,
-            kind="claim",
-            points=points,
-            available_at=available_at,
-            expires_at=add_months(available_at, program.expiry_months) if program.expiry_months else None,
-            context=ledger.EntryContext(
-                actor=actor,
-                merchant_id=purchase.merchant_id,
-                store_id=purchase.store_id,
-                purchase_id=purchase.id,
-                breakdown=purchase.breakdown,
-                rule_set_version=purchase.rule_set_version,
-            ),
-            now=now,
-        )
-    member.purchase_count += 1
-    if member.last_purchase_at is None or member.last_purchase_at < purchase.occurred_at:
-        member.last_purchase_at = purchase.occurred_at
+    program = get_program(session)
+    available_at = max(purchase.available_at or now, now)
+    entry = _credit_member(
+        session,
+        member,
+        purchase,
+        kind="claim",
+        points=points,
+        available_at=available_at,
+        expires_at=add_months(available_at, program.expiry_months) if program.expiry_months else None,
+        actor=actor,
+        now=now,
+    )
     standing = tiers.apply_tier_rise(session, member, now=now, actor=actor)
     session.flush()
     return {

@@ -19,10 +19,12 @@ from loyalty.earning.models import RuleVersion
 from loyalty.ledger.models import LedgerEntry
 from loyalty.merchants.models import Merchant, Store, Terminal, TerminalSecret
 from loyalty.purchases.models import PurchaseReturn
+from loyalty.rewards.models import Redemption, Reward
 from tests.factories import bearer, make_key
 from tests.factories_members import make_member
 from tests.factories_merchants import make_application, make_store, make_terminal, make_till, signed_headers
 from tests.factories_purchases import buy
+from tests.factories_rewards import give_points, make_reward, redeem
 
 ROLES = ("admin", "marketer", "merchant", "terminal")
 
@@ -42,6 +44,10 @@ BODIES = {
     ("post", "/api/v1/purchases"): {"external_id": "M-1", "currency": "EUR", "total_minor": 100, "items": []},
     ("post", "/api/v1/purchases/{purchase_id}/returns"): {"external_id": "M-R1", "amount_minor": 1},
     ("post", "/api/v1/members/{member_id}/claims"): {"claim_code": "AAAAA-AAAAA"},
+    ("post", "/api/v1/rewards"): {"name": "Matrix reward", "points_cost": 10},
+    ("patch", "/api/v1/rewards/{reward_id}"): {"name": "Renamed"},
+    ("post", "/api/v1/redemptions"): {"member_id": "mbr_01MATRIX", "points": 100, "idempotency_key": "M-1"},
+    ("post", "/api/v1/redemptions/use"): {"code": "AAAA-AAAA-AAAA"},
 }
 
 
@@ -93,17 +99,27 @@ def fill(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), "x_unknown"), path)
 
 
+def is_public(operation) -> bool:
+    """No security requirement, or an optional one (``{}`` among the alternatives)."""
+    return not operation.get("security") or {} in operation["security"]
+
+
 def test_every_operation_needs_a_key_except_the_public_ones(client, world):
     public = []
     for method, path, operation in operations(client):
         response = call(client, method, fill(path, world["ids"]), body=BODIES.get((method, path), {}))
-        if not operation.get("security"):
+        if is_public(operation):
             public.append((method, path))
+            assert response.status_code != 401, (method, path, response.json)
             continue
         assert response.status_code == 401, (method, path, response.json)
         assert response.json["reason"] == "unauthenticated"
-    # Open to anyone: applying to join, and the tiers the portal shows.
-    assert sorted(public) == [("get", "/api/v1/tiers"), ("post", "/api/v1/merchants/applications")]
+    # Open to anyone: applying to join, and the rewards and tiers the members' portal shows.
+    assert sorted(public) == [
+        ("get", "/api/v1/rewards"),
+        ("get", "/api/v1/tiers"),
+        ("post", "/api/v1/merchants/applications"),
+    ]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -132,7 +148,16 @@ def test_admin_may_call_every_operation(client, world):
         assert not operation.get("security") or "admin" in operation["x-roles"]
 
 
-MERCHANT_OWNED = ("merchant_id", "store_id", "terminal_id", "application_id", "purchase_id", "rule_id")
+MERCHANT_OWNED = (
+    "merchant_id",
+    "store_id",
+    "terminal_id",
+    "application_id",
+    "purchase_id",
+    "rule_id",
+    "reward_id",
+    "redemption_id",
+)
 
 
 def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_session, world):
@@ -147,6 +172,8 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
             db_session.scalar(select(func.count()).select_from(PurchaseReturn)),
             db_session.scalar(select(func.count()).select_from(LedgerEntry)),
             db_session.scalar(select(func.count()).select_from(RuleVersion)),
+            db_session.scalar(select(func.count()).select_from(Redemption)),
+            [(r.name, r.status, r.issued) for r in db_session.scalars(select(Reward).order_by(Reward.id))],
         )
 
     # Merchant A's application must have been approved into merchant A to be A's.
@@ -166,6 +193,11 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
     assert rule.status_code == 201, rule.json
     ids["rule_id"] = rule.json["id"]
     ids["purchase_id"] = buy(db_session, store, member=make_member(db_session)).receipt["id"]
+    reward = make_reward(db_session, points_cost=10, merchant_id=ids["merchant_id"])
+    ids["reward_id"] = reward.id
+    member = make_member(db_session)
+    give_points(db_session, member, 10)
+    ids["redemption_id"] = redeem(db_session, member, reward).receipt["id"]
 
     before = state()
     checked = []
@@ -183,4 +215,4 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
         assert response.json["reason"] == "not_found"
         checked.append((method, path))
     assert state() == before
-    assert len(checked) >= 14
+    assert len(checked) >= 22

@@ -1,20 +1,24 @@
-"""Random sequences of ledger operations keep every invariant API.md promises, after every step."""
+"""Random sequences of ledger operations, expiry runs among them, keep every invariant API.md promises."""
 
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from loyalty.actors import cli_actor
-from loyalty.errors import InsufficientPoints, ReturnExceedsPurchase
+from loyalty.errors import AlreadyUsed, InsufficientPoints, RedemptionCancelled, ReturnExceedsPurchase
 from loyalty.ledger import services as ledger
+from loyalty.ledger.jobs import run_expiry
 from loyalty.program.services import update_program
 from loyalty.purchases.services import return_purchase
+from loyalty.rewards.services import cancel_redemption, use_redemption
 from tests.factories_members import make_member
 from tests.factories_merchants import make_merchant, make_store
 from tests.factories_purchases import buy
+from tests.factories_rewards import make_reward, redeem
 from tests.ledger_checks import assert_ledger_consistent
 
 _ids = itertools.count()
@@ -26,6 +30,12 @@ operations = st.lists(
         st.tuples(st.just("return"), st.integers(min_value=1, max_value=100), st.integers(min_value=0, max_value=9)),
         st.tuples(st.just("redeem"), st.integers(min_value=1, max_value=300), st.just(0)),
         st.tuples(st.just("adjust"), st.integers(min_value=-200, max_value=200).filter(bool), st.just(0)),
+        # A reward of that cost, redeemed through the service; then one earlier redemption cancelled or used.
+        st.tuples(st.just("reward"), st.integers(min_value=1, max_value=300), st.just(0)),
+        st.tuples(st.just("cancel"), st.just(0), st.integers(min_value=0, max_value=9)),
+        st.tuples(st.just("use"), st.just(0), st.integers(min_value=0, max_value=9)),
+        # The expiry job, run as if so many days had passed (lots expire 24 months after they are available).
+        st.tuples(st.just("expire"), st.sampled_from([0, 400, 740, 800]), st.just(0)),
     ),
     min_size=1,
     max_size=14,
@@ -40,10 +50,24 @@ operations = st.lists(
 @given(steps=operations)
 # Spend most of a purchase's points, then return it whole: the balance goes below zero.
 @example(steps=[("buy", 20000, False), ("redeem", 150, 0), ("return", 100, 0), ("buy", 5000, True)])
+# A reward redeemed, the purchase returned (the balance goes negative), then the reward cancelled.
+@example(steps=[("buy", 20000, False), ("reward", 150, 0), ("return", 100, 0), ("cancel", 0, 0), ("use", 0, 0)])
+# Spent points returned become debt while other points are pending; those expire later: the debt stays.
+@example(
+    steps=[
+        ("buy", 10000, False),
+        ("buy", 20000, True),
+        ("redeem", 100, 0),
+        ("return", 100, 0),
+        ("expire", 800, 0),
+        ("buy", 500, False),
+    ]
+)
 def test_balances_always_equal_the_ledger_and_no_lot_goes_negative(db_session, steps):
     store = make_store(db_session, make_merchant(db_session).id)
     member = make_member(db_session)
     receipts = []
+    redemptions = []
     for kind, amount, option in steps:
         if kind == "buy":
             # option: pending (14 days) or available at once
@@ -64,6 +88,27 @@ def test_balances_always_equal_the_ledger_and_no_lot_goes_negative(db_session, s
                 db_session.commit()
             except ReturnExceedsPurchase:
                 db_session.rollback()
+        elif kind == "reward":
+            reward = make_reward(db_session, points_cost=amount)
+            before = ledger.balance(db_session, ledger.lock_member(db_session, member.id)).available
+            db_session.rollback()
+            try:
+                redemptions.append(redeem(db_session, member, reward).receipt)
+            except InsufficientPoints:
+                db_session.rollback()
+                assert before < amount
+        elif kind in ("cancel", "use") and redemptions:
+            receipt = redemptions[option % len(redemptions)]
+            try:
+                if kind == "cancel":
+                    cancel_redemption(db_session, redemption_id=receipt["id"], actor=cli_actor())
+                else:
+                    use_redemption(db_session, code=receipt["code"], actor=cli_actor())
+                db_session.commit()
+            except (AlreadyUsed, RedemptionCancelled):
+                db_session.rollback()
+        elif kind == "expire":
+            run_expiry(db_session, now=ledger.utcnow() + timedelta(days=amount))
         elif kind in ("redeem", "adjust"):
             locked = ledger.lock_member(db_session, member.id)
             context = ledger.EntryContext(actor=cli_actor(), note="property test")

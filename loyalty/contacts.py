@@ -1,4 +1,4 @@
-"""Normalising and checking the ways to reach a member."""
+"""Normalising and checking the ways to reach someone: email, phone, language (members and merchants)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from loyalty.errors import ValidationFailed
 LOCALES = ("en", "zh_Hant", "zh_Hans")
 
 
-def normalise_email(value: str, field: str = "email") -> str:
-    """A syntactically valid address, lower-cased so that one mailbox is one member."""
+def normalise_email(value: str, field: str = "email", *, fold_case: bool = True) -> str:
+    """A syntactically valid address (domain lower-cased); ``fold_case`` lower-cases it all, so
+    that one mailbox is one member whatever case it is typed in."""
     try:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValidationFailed(f"{value!r} is not a valid email address.", errors={field: [str(exc)]}) from None
-    return result.normalized.lower()
+    return result.normalized.lower() if fold_case else result.normalized
 
 
 def normalise_phone(value: str, field: str = "phone") -> str:

@@ -1,8 +1,8 @@
 """tiers: the tier list, the review's at-risk marks on members, and the ledger index
 qualifying points are summed over
 
-Revision ID: 0006
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-25 14:47:02.951624
 
 """
@@ -14,8 +14,8 @@ from sqlalchemy import Text  # noqa: F401 (JSONB renders astext_type=Text())
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '0006'
-down_revision = '0004'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
