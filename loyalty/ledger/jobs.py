@@ -7,7 +7,7 @@ what its batches did: the next run carries on from what is left.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +40,27 @@ class WarningRun:
         return {"batches": self.batches, "members": self.members, "dates": self.dates, "points": self.points}
 
 
+def _in_batches(
+    session: Session,
+    next_batch: Callable[..., list[str]],
+    apply: Callable[..., Any],
+    *,
+    now: datetime,
+    batch_size: int,
+    on_batch: Callable[[int, Any], Any] | None,
+) -> Iterator[Any]:
+    """Apply ``apply`` to successive batches of member ids in id order, committing each; yield what each did."""
+    after, number = "", 0
+    while member_ids := next_batch(session, now=now, after=after, size=batch_size):
+        batch = apply(session, member_ids, now=now)
+        session.commit()
+        after, number = member_ids[-1], number + 1
+        if on_batch is not None:
+            on_batch(number, batch)
+        yield batch
+    session.commit()
+
+
 def run_expiry(
     session: Session,
     *,
@@ -48,20 +69,20 @@ def run_expiry(
     on_batch: Callable[[int, expiry.ExpiryBatch], Any] | None = None,
 ) -> ExpiryRun:
     """Expire every lot past its expiry date, ``batch_size`` members at a time, committing each batch."""
-    now = now or utcnow()
     run = ExpiryRun()
-    after = ""
-    while member_ids := expiry.next_expiry_batch(session, now=now, after=after, size=batch_size):
-        batch = expiry.expire_batch(session, member_ids, now=now)
-        session.commit()
-        after = member_ids[-1]
+    batches = _in_batches(
+        session,
+        expiry.next_expiry_batch,
+        expiry.expire_batch,
+        now=now or utcnow(),
+        batch_size=batch_size,
+        on_batch=on_batch,
+    )
+    for batch in batches:
         run.batches += 1
         run.members += batch.members
         run.lots += batch.lots
         run.points += batch.points
-        if on_batch is not None:
-            on_batch(run.batches, batch)
-    session.commit()
     return run
 
 
@@ -73,20 +94,20 @@ def run_warnings(
     on_batch: Callable[[int, expiry.WarningBatch], Any] | None = None,
 ) -> WarningRun:
     """Queue the warnings of points expiring in the next days, ``batch_size`` members at a time."""
-    now = now or utcnow()
     run = WarningRun()
-    after = ""
-    while member_ids := expiry.next_warning_batch(session, now=now, after=after, size=batch_size):
-        batch = expiry.warn_batch(session, member_ids, now=now)
-        session.commit()
-        after = member_ids[-1]
+    batches = _in_batches(
+        session,
+        expiry.next_warning_batch,
+        expiry.warn_batch,
+        now=now or utcnow(),
+        batch_size=batch_size,
+        on_batch=on_batch,
+    )
+    for batch in batches:
         run.batches += 1
         run.members += batch.members
         run.dates += batch.dates
         run.points += batch.points
-        if on_batch is not None:
-            on_batch(run.batches, batch)
-    session.commit()
     return run
 
 
