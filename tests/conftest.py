@@ -10,15 +10,13 @@ rolled back (the app's commits become savepoints), and sees an empty Redis db.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from tests.databases import fresh_database
+from tests.databases import fresh_database, redis_database
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
@@ -26,11 +24,6 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
 
 def _worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-
-
-def _worker_number() -> int:
-    match = re.search(r"(\d+)$", _worker_id())
-    return int(match.group(1)) if match else 0
 
 
 @pytest.fixture(scope="session")
@@ -47,14 +40,13 @@ def database_url(instance_path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str | None:
+def redis_url() -> Iterator[str | None]:
     if not TEST_REDIS_URL:
-        return None  # the embedded server
-    url = make_url(TEST_REDIS_URL.replace("redis://", "postgresql://", 1))  # reuse the URL parser
-    host = url.host or "127.0.0.1"
-    port = url.port or 6379
-    # One Redis database per xdist worker, away from db 0.
-    return f"redis://{host}:{port}/{1 + _worker_number() % 15}"
+        yield None  # the embedded server
+        return
+    # A database of its own for this worker, leased so that another run never shares it.
+    with redis_database(TEST_REDIS_URL) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

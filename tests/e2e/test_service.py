@@ -26,7 +26,7 @@ from tests.service import (
 
 @pytest.fixture(scope="module")
 def service_env(tmp_path_factory):
-    with service_environment(tmp_path_factory.mktemp("e2e-instance"), "e2e", redis_db=15) as env:
+    with service_environment(tmp_path_factory.mktemp("e2e-instance"), "e2e") as env:
         yield env
 
 

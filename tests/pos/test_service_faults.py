@@ -55,7 +55,7 @@ class Service:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    with service_environment(tmp_path_factory.mktemp("pos-instance"), "pos", redis_db=14) as env:
+    with service_environment(tmp_path_factory.mktemp("pos-instance"), "pos") as env:
         flask_cli(env, "db", "upgrade")
         admin = flask_cli(env, "keys", "create", "--role", "admin", "--name", "pos").strip().splitlines()[-1]
         running = Service(env, free_port())
