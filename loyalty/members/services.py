@@ -165,8 +165,13 @@ def find_member(
     card_number: str | None = None,
     email: str | None = None,
     phone: str | None = None,
+    lock: bool = False,
 ) -> Member:
-    """The open member named by exactly one identifier; ``MemberNotFound`` otherwise."""
+    """The open member named by exactly one identifier; ``MemberNotFound`` otherwise.
+
+    With ``lock`` the row is read with ``FOR NO KEY UPDATE`` (as ``ledger.lock_member``
+    takes it), so finding and locking the member is one statement.
+    """
     given = {
         k: v
         for k, v in (("member_id", member_id), ("card_number", card_number), ("email", email), ("phone", phone))
@@ -174,7 +179,7 @@ def find_member(
     }
     if len(given) != 1:
         raise ValidationFailed("Name the member by exactly one of member_id, card_number, email or phone.")
-    member = lookup_members(session, **given)
+    member = lookup_members(session, lock=lock, **given)
     if member is None:
         raise MemberNotFound()
     return member
@@ -187,10 +192,17 @@ def lookup_members(
     card_number: str | None = None,
     email: str | None = None,
     phone: str | None = None,
+    lock: bool = False,
 ) -> Member | None:
-    """The open member with that identifier, or None. A malformed identifier is a ``ValidationFailed``."""
+    """The open member with that identifier, or None. A malformed identifier is a ``ValidationFailed``.
+
+    With ``lock`` the row is locked until the transaction ends and re-read, never taken from the session.
+    """
     if member_id:
-        member = session.get(Member, member_id)
+        if lock:
+            member = session.get(Member, member_id, with_for_update={"key_share": True}, populate_existing=True)
+        else:
+            member = session.get(Member, member_id)
         return member if member is not None and member.status != CLOSED else None
     if card_number:
         card_number = cards.normalise_card_number(card_number)
@@ -206,7 +218,10 @@ def lookup_members(
         query = select(Member).where(Member.phone == normalise_phone(phone))
     else:
         return None
-    return session.scalar(query.where(Member.status != CLOSED))
+    query = query.where(Member.status != CLOSED)
+    if lock:
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
+    return session.scalar(query)
 
 
 def list_members(session: Session, *, limit: int, cursor: str | None, status: str | None = None) -> Page[Member]:

@@ -1,7 +1,8 @@
 """Purchases in real time: points earned at the till, returns, and claims of anonymous purchases.
 
-A till's ``external_id`` is its idempotency key, per merchant. The purchase
-row is inserted before anything else; the unique constraint on
+A till's ``external_id`` is its idempotency key, per merchant. Once the
+member is found and locked, the purchase row is inserted (``INSERT ... ON
+CONFLICT DO NOTHING``) before anything is scored; the unique constraint on
 ``(merchant_id, external_id)`` makes a concurrent duplicate wait for the first
 and then find it, so a purchase is scored and awarded once whatever the
 retries. The answer given the first time is stored and replayed.
@@ -13,18 +14,20 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor
-from loyalty.db import add_months, isoformat_z, utcnow
+from loyalty.db import add_months, isoformat_z, new_id, utcnow
 from loyalty.earning.quotes import basket_facts
 from loyalty.errors import (
     AlreadyClaimed,
     CurrencyMismatch,
     IdempotencyConflict,
     InvalidState,
+    MemberNotFound,
     NotFound,
     ReturnExceedsPurchase,
     ValidationFailed,
@@ -87,6 +90,10 @@ def _credit_member(
     now: datetime,
 ) -> ledger.LedgerEntry | None:
     """Give a locked member a purchase's points (earned at the till or claimed later) and count the visit."""
+    # Counted first, so that the member's row is written once, with the points.
+    member.purchase_count += 1
+    if member.last_purchase_at is None or member.last_purchase_at < purchase.occurred_at:
+        member.last_purchase_at = purchase.occurred_at
     entry = None
     if points > 0:
         entry = ledger.add_points(
@@ -106,10 +113,25 @@ def _credit_member(
             ),
             now=now,
         )
-    member.purchase_count += 1
-    if member.last_purchase_at is None or member.last_purchase_at < purchase.occurred_at:
-        member.last_purchase_at = purchase.occurred_at
     return entry
+
+
+def _claim_external_id(session: Session, values: dict[str, Any]) -> bool:
+    """Insert the purchase row unless its ``(merchant_id, external_id)`` exists: True if this call inserted it.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a concurrent duplicate
+    blocks on the unique index until the first transaction ends, then inserts
+    nothing and finds the committed purchase.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(Purchase.__table__)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["merchant_id", "external_id"])
+        .returning(Purchase.__table__.c.id)
+    )
+    return session.execute(statement).first() is not None
 
 
 def record_purchase(
@@ -129,17 +151,24 @@ def record_purchase(
 ) -> Outcome:
     """Record a sale and award its points once; a retry with the same body gets the same receipt."""
     store = get_store(session, store_id, actor=actor)
-    existing = _existing_purchase(session, store.merchant_id, external_id)
-    if existing is not None:
-        return _replay(existing, fingerprint, "purchase")
     program = get_program(session)
-    if currency != program.currency:
-        raise CurrencyMismatch(f"The program runs in {program.currency}, not {currency}.")
-    member = find_member(session, **member_ref) if member_ref else None
-    if member is not None and member.status != ACTIVE:
-        raise InvalidState("The member's account is not active.")
+    try:
+        if currency != program.currency:
+            raise CurrencyMismatch(f"The program runs in {program.currency}, not {currency}.")
+        # Found and locked in one statement: every change of the member's points queues here.
+        member = find_member(session, **member_ref, lock=True) if member_ref else None
+        if member is not None and member.status != ACTIVE:
+            raise InvalidState("The member's account is not active.")
+    except (CurrencyMismatch, InvalidState, MemberNotFound):
+        # A retry is answered as the first time, whatever happened to the member since.
+        existing = _existing_purchase(session, store.merchant_id, external_id)
+        if existing is not None:
+            return _replay(existing, fingerprint, "purchase")
+        raise
 
+    # The purchase is the transaction's first write, and claims the idempotency key.
     purchase = Purchase(
+        id=new_id("pur"),
         merchant_id=store.merchant_id,
         store_id=store.id,
         terminal_id=terminal_id,
@@ -149,30 +178,43 @@ def record_purchase(
         occurred_at=occurred_at,
         currency=currency,
         total_minor=total_minor,
-        items=[
-            PurchaseItem(
-                line=n,
-                sku=item["sku"],
-                category=item.get("category"),
-                quantity=item["quantity"],
-                unit_price_minor=item["unit_price_minor"],
-            )
-            for n, item in enumerate(items, start=1)
-        ],
     )
-    try:
-        # The idempotency claim comes first: a concurrent duplicate blocks here
-        # until this transaction ends, then finds the committed purchase.
-        with session.begin_nested():
-            session.add(purchase)
-    except IntegrityError:
+    inserted = _claim_external_id(
+        session,
+        {
+            "id": purchase.id,
+            "merchant_id": purchase.merchant_id,
+            "store_id": purchase.store_id,
+            "terminal_id": terminal_id,
+            "external_id": external_id,
+            "request_hash": fingerprint,
+            "member_id": purchase.member_id,
+            "occurred_at": occurred_at,
+            "currency": currency,
+            "total_minor": total_minor,
+        },
+    )
+    if not inserted:
         existing = _existing_purchase(session, store.merchant_id, external_id)
         if existing is None:
-            raise
+            raise RuntimeError("The purchase's external_id is taken, yet no purchase has it.")
         return _replay(existing, fingerprint, "purchase")
+    if items:
+        session.execute(
+            insert(PurchaseItem.__table__),
+            [
+                {
+                    "purchase_id": purchase.id,
+                    "line": n,
+                    "sku": item["sku"],
+                    "category": item.get("category"),
+                    "quantity": item["quantity"],
+                    "unit_price_minor": item["unit_price_minor"],
+                }
+                for n, item in enumerate(items, start=1)
+            ],
+        )
 
-    if member is not None:
-        member = ledger.lock_member(session, member.id)
     facts = basket_facts(
         store=store, member=member, items=items, total_minor=total_minor, currency=currency, occurred_at=occurred_at
     )
@@ -224,6 +266,20 @@ def record_purchase(
         purchase.claim_expires_at = occurred_at + timedelta(days=program.claim_window_days)
         receipt["claim_code"] = purchase.claim_code
     outcome = _store_receipt(purchase, receipt)
+    # What the scoring decided, written in one statement.
+    session.execute(
+        update(Purchase.__table__)
+        .where(Purchase.__table__.c.id == purchase.id)
+        .values(
+            points_awarded=purchase.points_awarded,
+            breakdown=purchase.breakdown,
+            rule_set_version=purchase.rule_set_version,
+            available_at=available_at,
+            claim_code=purchase.claim_code,
+            claim_expires_at=purchase.claim_expires_at,
+            receipt=purchase.receipt,
+        )
+    )
     session.flush()
     return outcome
 
