@@ -6,6 +6,7 @@ import calendar
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Engine
@@ -132,3 +133,12 @@ def json_type():
     from sqlalchemy.dialects.postgresql import JSONB
 
     return JSON().with_variant(JSONB(), "postgresql")
+
+
+def upsert_insert(session: Session, table: Any) -> Any:
+    """An ``INSERT`` with ``ON CONFLICT`` clauses for the session's database (PostgreSQL or SQLite >= 3.35)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)

@@ -16,6 +16,7 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from loyalty.db import upsert_insert
 from loyalty.ledger.models import RuleBudget, RuleUsage
 from rules import Decision, RuleSet
 
@@ -29,29 +30,33 @@ def read_usage(session: Session, ruleset: RuleSet, facts: Mapping[str, Any], mem
     keys = ruleset.usage_keys(facts) if member_id else {}
     if not keys:
         return {}
-    # Loaded as objects, so that counting a use below finds them in the session.
-    rows = session.scalars(
-        select(RuleUsage).where(
+    rows = session.execute(
+        select(RuleUsage.rule_id, RuleUsage.times).where(
             RuleUsage.member_id == member_id,
             tuple_(RuleUsage.rule_id, RuleUsage.period_key).in_(list(keys.items())),
         )
     ).all()
-    return {row.rule_id: row.times for row in rows}
+    return dict(rows)
 
 
 def read_budgets(session: Session, ruleset: RuleSet, facts: Mapping[str, Any]) -> dict[str, int]:
     """Points each budgeted rule that could fire has left."""
+    return _read_budgets(session, ruleset, facts)[0]
+
+
+def _read_budgets(session: Session, ruleset: RuleSet, facts: Mapping[str, Any]) -> tuple[dict[str, int], set[str]]:
+    """Points each budgeted rule that could fire has left, and the rules whose budget row exists."""
     ids = ruleset.budget_rule_ids(facts)
     if not ids:
-        return {}
+        return {}, set()
     spent = dict(
         session.execute(select(RuleBudget.rule_id, RuleBudget.spent_points).where(RuleBudget.rule_id.in_(ids))).all()
     )
-    return {rule_id: ruleset.get(rule_id).budget - spent.get(rule_id, 0) for rule_id in ids}
+    return {rule_id: ruleset.get(rule_id).budget - spent.get(rule_id, 0) for rule_id in ids}, set(spent)
 
 
-def _spend_budget(session: Session, rule_id: str, points: int, budget: int) -> bool:
-    if session.get(RuleBudget, rule_id) is None:
+def _spend_budget(session: Session, rule_id: str, points: int, budget: int, *, row_exists: bool = False) -> bool:
+    if not row_exists and session.get(RuleBudget, rule_id) is None:
         # First spend of this budget: create its row. A purchase racing to do
         # the same wins or loses the insert; either way the row then exists.
         try:
@@ -69,12 +74,17 @@ def _spend_budget(session: Session, rule_id: str, points: int, budget: int) -> b
 
 
 def _count_usage(session: Session, rule_id: str, member_id: str, period_key: str) -> None:
-    usage = session.get(RuleUsage, (rule_id, member_id, period_key))
-    if usage is None:
-        session.add(RuleUsage(rule_id=rule_id, member_id=member_id, period_key=period_key, times=1))
-    else:
-        usage.times += 1
-    session.flush()
+    # One upsert; exact because only the member's lock holder changes the member's usage.
+    table = RuleUsage.__table__
+    statement = upsert_insert(session, table).values(
+        rule_id=rule_id, member_id=member_id, period_key=period_key, times=1
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.rule_id, table.c.member_id, table.c.period_key],
+            set_={"times": table.c.times + 1},
+        )
+    )
 
 
 def score_and_count(session: Session, ruleset: RuleSet, facts: Mapping[str, Any], member_id: str | None) -> Decision:
@@ -84,19 +94,32 @@ def score_and_count(session: Session, ruleset: RuleSet, facts: Mapping[str, Any]
     """
     usage = read_usage(session, ruleset, facts, member_id)
     for _round in range(MAX_ROUNDS):
-        budgets = read_budgets(session, ruleset, facts)
+        budgets, rows = _read_budgets(session, ruleset, facts)
         decision = ruleset.score(facts, usage=usage, budget_remaining=budgets)
         budgeted = sorted(
             (line for line in decision.breakdown if ruleset.get(line.rule_id).budget is not None),
             key=lambda line: line.rule_id,
         )
-        savepoint = session.begin_nested()
-        if all(
-            _spend_budget(session, line.rule_id, line.points, ruleset.get(line.rule_id).budget) for line in budgeted
-        ):
-            savepoint.commit()
+        if not budgeted:
             break
-        savepoint.rollback()  # another purchase took the budget first: score again
+        # A single conditional UPDATE that matches no row changes nothing; only
+        # several spends need a savepoint to undo the ones that succeeded.
+        savepoint = session.begin_nested() if len(budgeted) > 1 else None
+        if all(
+            _spend_budget(
+                session,
+                line.rule_id,
+                line.points,
+                ruleset.get(line.rule_id).budget,
+                row_exists=line.rule_id in rows,
+            )
+            for line in budgeted
+        ):
+            if savepoint is not None:
+                savepoint.commit()
+            break
+        if savepoint is not None:
+            savepoint.rollback()  # another purchase took the budget first: score again
     else:
         # Budgets keep moving under us: score once more with them all spent.
         budgets = dict.fromkeys(ruleset.budget_rule_ids(facts), 0)

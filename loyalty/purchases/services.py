@@ -15,12 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor
-from loyalty.db import add_months, isoformat_z, new_id, utcnow
+from loyalty.db import add_months, isoformat_z, new_id, upsert_insert, utcnow
 from loyalty.earning.quotes import basket_facts
 from loyalty.errors import (
     AlreadyClaimed,
@@ -123,10 +121,8 @@ def _claim_external_id(session: Session, values: dict[str, Any]) -> bool:
     blocks on the unique index until the first transaction ends, then inserts
     nothing and finds the committed purchase.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = (
-        insert(Purchase.__table__)
+        upsert_insert(session, Purchase.__table__)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["merchant_id", "external_id"])
         .returning(Purchase.__table__.c.id)
