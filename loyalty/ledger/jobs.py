@@ -7,8 +7,8 @@ what its batches did: the next run carries on from what is left.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -19,46 +19,55 @@ from loyalty.ledger import expiry
 
 
 @dataclass
-class ExpiryRun:
+class _Run:
+    """The totals of a run: how many batches, and the sum of what each batch did."""
+
     batches: int = 0
+
+    def add(self, batch: Any) -> None:
+        self.batches += 1
+        for field in fields(batch):
+            setattr(self, field.name, getattr(self, field.name) + getattr(batch, field.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class ExpiryRun(_Run):
     members: int = 0
     lots: int = 0
     points: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {"batches": self.batches, "members": self.members, "lots": self.lots, "points": self.points}
-
 
 @dataclass
-class WarningRun:
-    batches: int = 0
+class WarningRun(_Run):
     members: int = 0
     dates: int = 0
     points: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {"batches": self.batches, "members": self.members, "dates": self.dates, "points": self.points}
 
-
-def _in_batches(
+def _run_batches(
     session: Session,
     next_batch: Callable[..., list[str]],
     apply: Callable[..., Any],
+    run: _Run,
     *,
     now: datetime,
     batch_size: int,
     on_batch: Callable[[int, Any], Any] | None,
-) -> Iterator[Any]:
-    """Apply ``apply`` to successive batches of member ids in id order, committing each; yield what each did."""
-    after, number = "", 0
+) -> Any:
+    """Apply ``apply`` to successive batches of member ids in id order, committing each; ``run`` adds them up."""
+    after = ""
     while member_ids := next_batch(session, now=now, after=after, size=batch_size):
         batch = apply(session, member_ids, now=now)
         session.commit()
-        after, number = member_ids[-1], number + 1
+        after = member_ids[-1]
+        run.add(batch)
         if on_batch is not None:
-            on_batch(number, batch)
-        yield batch
+            on_batch(run.batches, batch)
     session.commit()
+    return run
 
 
 def run_expiry(
@@ -69,21 +78,15 @@ def run_expiry(
     on_batch: Callable[[int, expiry.ExpiryBatch], Any] | None = None,
 ) -> ExpiryRun:
     """Expire every lot past its expiry date, ``batch_size`` members at a time, committing each batch."""
-    run = ExpiryRun()
-    batches = _in_batches(
+    return _run_batches(
         session,
         expiry.next_expiry_batch,
         expiry.expire_batch,
+        ExpiryRun(),
         now=now or utcnow(),
         batch_size=batch_size,
         on_batch=on_batch,
     )
-    for batch in batches:
-        run.batches += 1
-        run.members += batch.members
-        run.lots += batch.lots
-        run.points += batch.points
-    return run
 
 
 def run_warnings(
@@ -94,21 +97,15 @@ def run_warnings(
     on_batch: Callable[[int, expiry.WarningBatch], Any] | None = None,
 ) -> WarningRun:
     """Queue the warnings of points expiring in the next days, ``batch_size`` members at a time."""
-    run = WarningRun()
-    batches = _in_batches(
+    return _run_batches(
         session,
         expiry.next_warning_batch,
         expiry.warn_batch,
+        WarningRun(),
         now=now or utcnow(),
         batch_size=batch_size,
         on_batch=on_batch,
     )
-    for batch in batches:
-        run.batches += 1
-        run.members += batch.members
-        run.dates += batch.dates
-        run.points += batch.points
-    return run
 
 
 def expire_points() -> dict[str, int]:
