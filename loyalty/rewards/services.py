@@ -133,11 +133,9 @@ def _place(session: Session, actor: Actor, store_id: str | None) -> tuple[str | 
     return store.merchant_id, store.id
 
 
-def _locked_member(session: Session, member_id: str):
-    member = ledger.lock_member(session, member_id)
+def _check_active(member) -> None:
     if member.status != MEMBER_ACTIVE:
         raise InvalidState("The member's account is not active.")
-    return member
 
 
 def _check_points(session: Session, member, points: int, now: datetime) -> None:
@@ -196,14 +194,13 @@ def redeem_reward(
     when the member has too few points available. Either way nothing changes.
     """
     merchant_id, store_id = _place(session, actor, store_id)
+    member = ledger.lock_member(session, member_id)
+    # Under the member's lock: a concurrent retry with this key has committed or not started,
+    # and a retry is answered as the first time whatever happened to the account since.
     existing = _existing(session, member_id, idempotency_key)
     if existing is not None:
         return _replay(existing, fingerprint, merchant_id)
-    member = _locked_member(session, member_id)
-    # Under the member's lock: a concurrent retry with this key has committed or not started.
-    existing = _existing(session, member_id, idempotency_key)
-    if existing is not None:
-        return _replay(existing, fingerprint, merchant_id)
+    _check_active(member)
 
     now = utcnow()
     reward = get_reward(session, reward_id, actor=actor)
@@ -291,13 +288,13 @@ def pay_with_points(
     if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= LARGEST_POINTS:
         raise ValidationFailed("points is a positive whole number.", errors={"points": ["A positive integer."]})
     merchant_id, store_id = _place(session, actor, store_id)
+    member = ledger.lock_member(session, member_id)
+    # Under the member's lock: a concurrent retry with this key has committed or not started,
+    # and a retry is answered as the first time whatever happened to the account since.
     existing = _existing(session, member_id, idempotency_key)
     if existing is not None:
         return _replay(existing, fingerprint, merchant_id)
-    member = _locked_member(session, member_id)
-    existing = _existing(session, member_id, idempotency_key)
-    if existing is not None:
-        return _replay(existing, fingerprint, merchant_id)
+    _check_active(member)
 
     value_minor, currency = payment_value(session, points)
     if value_minor < 1:
