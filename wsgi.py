@@ -12,7 +12,7 @@ from loyalty import crypto, queue
 from loyalty import db as loyalty_db
 from loyalty.members import cards
 from loyalty.notifications import delivery
-from web import config, requestlog
+from web import config, requestlog, security
 from web.extensions import db, migrate
 
 
@@ -34,6 +34,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     crypto.configure(app.config["SECRET_KEY"])
     delivery.configure(app.config["NOTIFICATION_BACKEND"])
     cards.configure(app.config["CARD_PREFIX"])
+    security.init_app(app)
 
     from api import create_api
     from web import cli

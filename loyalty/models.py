@@ -4,6 +4,7 @@ from loyalty.audit.models import AuditEvent
 from loyalty.earning.models import Rule, RulesetState, RuleSimulation, RuleVersion
 from loyalty.keys.models import ApiKey
 from loyalty.ledger.models import Adjustment, ExpiryWarning, LedgerEntry, RuleBudget, RuleUsage
+from loyalty.logins.models import LoginToken
 from loyalty.members.models import Member
 from loyalty.merchants.models import Merchant, MerchantApplication, Store, Terminal, TerminalSecret
 from loyalty.notifications.models import Notification
@@ -19,6 +20,7 @@ __all__ = [
     "AuditEvent",
     "ExpiryWarning",
     "LedgerEntry",
+    "LoginToken",
     "Member",
     "Merchant",
     "MerchantApplication",

@@ -36,6 +36,17 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
+
+
 def load(instance_path: Path) -> dict:
     instance_path.mkdir(parents=True, exist_ok=True)
     return {
@@ -51,4 +62,8 @@ def load(instance_path: Path) -> dict:
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
         "SIMULATION_SYNC_LIMIT": _int("SIMULATION_SYNC_LIMIT", 5000),
+        # Sign-in to web pages (web/security.py).
+        "COOKIE_SECURE": _bool("COOKIE_SECURE", True),
+        "SESSION_DAYS": _int("SESSION_DAYS", 14),
+        "PROXY_HOPS": _int("PROXY_HOPS", 0),
     }
