@@ -10,9 +10,10 @@ from flask import g, request
 from flask_smorest.utils import load_info_from_docstring
 
 from loyalty.actors import PUBLIC, Actor, Role
+from loyalty.credentials import load_credentials
 from loyalty.errors import Forbidden, NotFound, Unauthenticated
-from loyalty.keys.services import actor_for_key, authenticate
-from loyalty.merchants.services import check_merchant_key, check_terminal_request
+from loyalty.keys.services import actor_for_key
+from loyalty.merchants.signing import check_terminal_request
 from loyalty.text import usable_id
 from web.extensions import db
 
@@ -29,22 +30,26 @@ def authenticate_request() -> Actor:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("A valid API key is required (Authorization: Bearer <key>).")
-    key = authenticate(db.session, secret.strip())
-    if key is None:
+    credentials = load_credentials(db.session, secret.strip())
+    if credentials is None:
         raise Unauthenticated("The API key is not valid or has been revoked.")
+    key = credentials.key
     if key.role == Role.TERMINAL.value:
+        if not key.terminal_id:
+            raise Unauthenticated("This terminal key is not bound to a terminal.")
         check_terminal_request(
-            db.session,
-            terminal_id=key.terminal_id,
-            merchant_id=key.merchant_id,
+            terminal_status=credentials.terminal_status,
+            merchant_status=credentials.merchant_status,
+            require_signed=credentials.require_signed_requests,
+            secrets_encrypted=credentials.signing_secrets,
             timestamp=request.headers.get("X-Loyalty-Timestamp"),
             signature=request.headers.get("X-Loyalty-Signature"),
             method=request.method,
             path_with_query=path_with_query(),
             body=request.get_data(cache=True),
         )
-    elif key.role == Role.MERCHANT.value:
-        check_merchant_key(db.session, merchant_id=key.merchant_id)
+    elif key.role == Role.MERCHANT.value and credentials.merchant_status not in (None, "active"):
+        raise Forbidden("The merchant is suspended; its keys are refused until it is reactivated.")
     actor = actor_for_key(key, request_id=g.get("request_id"))
     request.environ[_ACTOR_KEY] = actor
     return actor

@@ -9,7 +9,10 @@ asyncio load generator (keep-alive connections, one process). Prints:
   schedule, latency counted from the scheduled time, so queueing is included);
 - the same closed-loop rate for a bare-minimum endpoint (one INSERT and one
   UPDATE with psycopg, no framework: bench/reference_app.py), and the ratio;
-- the rate when every purchase is for one member (the hot-member case).
+- the rate when every purchase is for one member (the hot-member case);
+- the framework floor: the same work as the bare minimum, done by a route of the
+  service's own Flask application (bench/floor_app.py), i.e. what the stack
+  costs before any loyalty logic runs.
 
 The load generator shares the two cores with gunicorn and PostgreSQL, so the
 figures are a floor. Nothing is asserted.
@@ -217,8 +220,18 @@ def stop(process: subprocess.Popen) -> None:
 class Target:
     """Builds one request's bytes: a signed purchase, or a reference call."""
 
-    def __init__(self, port: int, *, key: str = "", secret: str = "", cards: list[str] | None = None, reference=False):
+    def __init__(
+        self,
+        port: int,
+        *,
+        key: str = "",
+        secret: str = "",
+        cards: list[str] | None = None,
+        reference: bool = False,
+        path: str = "/",
+    ):
         self.port, self.key, self.secret, self.cards, self.reference = port, key, secret, cards or [], reference
+        self.path = path
         self.counter = 0
         self.rng = random.Random(11)
         self.hot_card: str | None = None
@@ -235,7 +248,7 @@ class Target:
             body = json.dumps(
                 {"external_id": external_id, "total_minor": total, "account": self.rng.randint(1, 100000)}
             )
-            path, headers = "/", ""
+            path, headers = self.path, ""
         else:
             card = self.hot_card or self.rng.choice(self.cards)
             body = json.dumps(
@@ -399,9 +412,20 @@ def main() -> None:
     finally:
         stop(reference)
 
+    floor_port = free_port()
+    floor_service = serve("bench.floor_app:app", floor_port, args.workers, env)
+    try:
+        floor_target = Target(floor_port, reference=True, path="/floor")
+        asyncio.run(closed_loop(floor_target, args.connections, 3))
+        floor = asyncio.run(closed_loop(floor_target, args.connections, args.seconds))
+        print(line("framework floor (same work, Flask app)", floor))
+    finally:
+        stop(floor_service)
+
     print()
     print(f"full path / bare minimum: {sustained['rate'] / bare['rate']:.2f}")
     print(f"one hot member / spread:  {hot['rate'] / sustained['rate']:.2f}")
+    print(f"framework floor / bare:   {floor['rate'] / bare['rate']:.2f}  (the stack alone, no loyalty logic)")
 
 
 if __name__ == "__main__":

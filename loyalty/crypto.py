@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -18,6 +19,7 @@ def configure(secret_key: str) -> None:
     global _fernet
     digest = hashlib.sha256(b"loyalty-at-rest:" + secret_key.encode()).digest()
     _fernet = Fernet(base64.urlsafe_b64encode(digest))
+    decrypt_cached.cache_clear()
 
 
 def encrypt(plaintext: str) -> str:
@@ -33,3 +35,9 @@ def decrypt(token: str) -> str:
         return _fernet.decrypt(token.encode()).decode()
     except InvalidToken:
         raise ValueError("secret cannot be decrypted with this SECRET_KEY") from None
+
+
+@lru_cache(maxsize=1024)
+def decrypt_cached(token: str) -> str:
+    """``decrypt``, remembered per process: a signed request decrypts its terminal's secrets on every call."""
+    return decrypt(token)

@@ -20,8 +20,7 @@ from api.purchases.schemas import (
 )
 from loyalty.actors import Role
 from loyalty.db import utcnow
-from loyalty.earning.quotes import quote_purchase, resolve_store
-from loyalty.earning.ruleset import active_ruleset
+from loyalty.earning.quotes import quote_purchase
 from loyalty.idempotency import request_hash
 from loyalty.purchases import services as purchases
 from web.extensions import db
@@ -87,10 +86,9 @@ class PurchasesView(MethodView):
         `currency_mismatch`.
         """
         actor = current_actor()
-        store = resolve_store(db.session, store_id=data["store_id"], actor=actor)
         outcome = purchases.record_purchase(
             db.session,
-            store_id=store.id,
+            store_id=data["store_id"],
             terminal_id=actor.terminal_id,
             external_id=data["external_id"],
             member_ref=data["member"],
@@ -99,7 +97,6 @@ class PurchasesView(MethodView):
             total_minor=data["total_minor"],
             items=data["items"],
             fingerprint=request_hash(request.get_json()),
-            ruleset=active_ruleset(db.session),
             actor=actor,
         )
         db.session.commit()

@@ -7,17 +7,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor, Role
 from loyalty.db import utcnow
-from loyalty.earning.ruleset import active_ruleset
+from loyalty.earning.models import RulesetState
+from loyalty.earning.ruleset import NEVER_CHANGED, RULESET_STATE_ID, active_ruleset
 from loyalty.errors import CurrencyMismatch, Forbidden, NotFound, ValidationFailed
 from loyalty.ledger.counters import read_budgets, read_usage
 from loyalty.members.services import find_member
+from loyalty.merchants.models import Store
 from loyalty.merchants.services import get_store
-from loyalty.program.services import get_program
-from rules import FactError, Line, SkipReason, member_facts, purchase_facts
+from loyalty.program.models import Program
+from loyalty.program.services import PROGRAM_ID, get_program
+from loyalty.text import usable_id
+from loyalty.tiers.models import Tier
+from rules import FactError, Line, RuleSet, SkipReason, member_facts, purchase_facts
 
 # The member facts of an anonymous purchase: nothing is known of the shopper, so no
 # tier, no purchases before, enrolled today, never bought before, no birthday. The
@@ -48,18 +54,64 @@ class Quote:
     member_id: str | None
 
 
-def resolve_store(session: Session, *, store_id: str | None, actor: Actor):
-    """The store of a purchase: a terminal's own; for other keys the one named (a merchant's own only)."""
+def _named_store_id(store_id: str | None, actor: Actor) -> str:
     if actor.role is Role.TERMINAL:
         if store_id is not None and store_id != actor.store_id:
             raise NotFound("No such store.")
-        store_id = actor.store_id
-    elif not store_id:
+        return actor.store_id
+    if not store_id:
         raise ValidationFailed(
             "Name the store of the purchase (store_id); only a terminal's key implies it.",
             errors={"store_id": ["Required for this key."]},
         )
-    return get_store(session, store_id, actor=actor)
+    return store_id
+
+
+def resolve_store(session: Session, *, store_id: str | None, actor: Actor):
+    """The store of a purchase: a terminal's own; for other keys the one named (a merchant's own only)."""
+    return get_store(session, _named_store_id(store_id, actor), actor=actor)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where a basket is scored: the store, the program, and the active rules."""
+
+    store: Store
+    program: Program
+    ruleset: RuleSet
+    has_tiers: bool  # whether the program has a tier ladder at all
+
+
+def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) -> Setting:
+    """The store of a purchase (as ``resolve_store``), the program, the active rules and whether tiers exist, at once.
+
+    Every purchase and quote needs all three; they are fetched together because a
+    round trip to the database costs more than the rows themselves.
+    """
+    store_id = _named_store_id(store_id, actor)
+    row = (
+        session.execute(
+            select(Store, Program, RulesetState.version, RulesetState.token, exists(select(Tier.code)))
+            .select_from(Store)
+            .outerjoin(Program, Program.id == PROGRAM_ID)
+            .outerjoin(RulesetState, RulesetState.id == RULESET_STATE_ID)
+            .where(Store.id == store_id)
+        ).first()
+        if usable_id(store_id)
+        else None
+    )
+    if row is None:
+        raise NotFound("No such store.")
+    store, program, version, token, has_tiers = row
+    # The same visibility as get_store, on the row just read.
+    store = get_store(session, store.id, actor=actor)
+    state = (version, token) if token is not None else (0, NEVER_CHANGED)
+    return Setting(
+        store=store,
+        program=program if program is not None else get_program(session),
+        ruleset=active_ruleset(session, state=state),
+        has_tiers=bool(has_tiers),
+    )
 
 
 def basket_facts(
@@ -132,8 +184,9 @@ def quote_purchase(
     """
     if explain and actor.role is Role.TERMINAL:
         raise Forbidden("A terminal's key gets the points and breakdown; explanations are for staff keys.")
-    store = resolve_store(session, store_id=store_id, actor=actor)
-    program_currency = get_program(session).currency
+    setting = purchase_setting(session, store_id=store_id, actor=actor)
+    store, ruleset = setting.store, setting.ruleset
+    program_currency = setting.program.currency
     if currency != program_currency:
         raise CurrencyMismatch(
             f"The program runs in {program_currency}; this basket is in {currency}.",
@@ -148,7 +201,6 @@ def quote_purchase(
         currency=currency,
         occurred_at=occurred_at or utcnow(),
     )
-    ruleset = active_ruleset(session)
     # The live counters, read but not changed: a quote never spends a limit or a budget.
     usage = read_usage(session, ruleset, facts, shopper.id if shopper else None)
     decision = ruleset.score(

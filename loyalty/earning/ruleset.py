@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 ACTIVE = "active"
 # The token of a database where no rule was ever activated: its active set is empty.
 NEVER_CHANGED = "never"
+RULESET_STATE_ID = 1  # the counter's one row
 
 
 def bump_ruleset_version(session: Session) -> int:
@@ -31,11 +32,11 @@ def bump_ruleset_version(session: Session) -> int:
     changes to the active set are serialised and their versions never interleave.
     """
     values = {"version": RulesetState.version + 1, "token": new_id("rsv"), "updated_at": utcnow()}
-    statement = update(RulesetState).where(RulesetState.id == 1).values(**values)
+    statement = update(RulesetState).where(RulesetState.id == RULESET_STATE_ID).values(**values)
     if session.execute(statement.execution_options(synchronize_session=False)).rowcount == 0:
         try:
             with session.begin_nested():
-                session.add(RulesetState(id=1, version=1, token=new_id("rsv")))
+                session.add(RulesetState(id=RULESET_STATE_ID, version=1, token=new_id("rsv")))
         except IntegrityError:
             # Another transaction created the row first: bump theirs.
             session.execute(statement.execution_options(synchronize_session=False))
@@ -44,7 +45,9 @@ def bump_ruleset_version(session: Session) -> int:
 
 def ruleset_state(session: Session) -> tuple[int, str]:
     """The active set's ``(version, token)``: one primary-key read."""
-    row = session.execute(select(RulesetState.version, RulesetState.token).where(RulesetState.id == 1)).first()
+    row = session.execute(
+        select(RulesetState.version, RulesetState.token).where(RulesetState.id == RULESET_STATE_ID)
+    ).first()
     return (0, NEVER_CHANGED) if row is None else (row.version, row.token)
 
 
@@ -100,9 +103,9 @@ class RulesetCache:
         self._sets: OrderedDict[str, RuleSet] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, session: Session) -> RuleSet:
-        """The active rule set as this session's transaction sees it."""
-        version, token = ruleset_state(session)
+    def get(self, session: Session, state: tuple[int, str] | None = None) -> RuleSet:
+        """The active rule set as this session's transaction sees it (``state``: its counter, if just read)."""
+        version, token = state or ruleset_state(session)
         ruleset = self._sets.get(token)
         if ruleset is not None:
             return ruleset
@@ -141,6 +144,9 @@ ruleset_cache = RulesetCache()
 os.register_at_fork(after_in_child=ruleset_cache._after_fork)
 
 
-def active_ruleset(session: Session) -> RuleSet:
-    """The compiled set of active rules (their current versions), rebuilt only when the set changed."""
-    return ruleset_cache.get(session)
+def active_ruleset(session: Session, *, state: tuple[int, str] | None = None) -> RuleSet:
+    """The compiled set of active rules (their current versions), rebuilt only when the set changed.
+
+    ``state`` is the counter's ``(version, token)`` when the caller read it with other rows.
+    """
+    return ruleset_cache.get(session, state)

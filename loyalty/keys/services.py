@@ -1,10 +1,10 @@
-"""API keys: create (secret shown once), authenticate, list, revoke."""
+"""API keys: create (secret shown once), list, revoke; ``loyalty.credentials`` finds the key of a request."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -70,19 +70,12 @@ def create_key(
     return key, secret
 
 
-def authenticate(session: Session, secret: str) -> ApiKey | None:
-    """The active key with this secret, recording its use; None if there is none."""
-    if not secret.startswith(KEY_PREFIX):
-        return None
-    key = session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)))
-    if key is None or key.revoked_at is not None:
-        return None
-    now = utcnow()
+def touch_key(session: Session, key: ApiKey, *, now: datetime) -> None:
+    """Record that a key was used, at most once a minute."""
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         # A plain UPDATE, so that concurrent requests do not conflict on the row.
         session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
         key.last_used_at = now
-    return key
 
 
 def list_keys(

@@ -2,9 +2,10 @@
 
 Per-member usage is only ever changed under the member's lock, so reading it
 and adding one is exact. A budget is shared by every member: it is spent with
-one conditional ``UPDATE ... WHERE spent_points + :points <= :budget``, which
-PostgreSQL re-checks against the latest committed row when two transactions
-race, so a budget is never overspent; the loser re-scores without the rule.
+one conditional upsert (``... ON CONFLICT DO UPDATE ... WHERE spent_points +
+:points <= :budget``), which PostgreSQL re-checks against the latest committed
+row when two transactions race, so a budget is never overspent; the loser reads
+what is left and re-scores.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from loyalty.db import upsert_insert
@@ -41,36 +41,36 @@ def read_usage(session: Session, ruleset: RuleSet, facts: Mapping[str, Any], mem
 
 def read_budgets(session: Session, ruleset: RuleSet, facts: Mapping[str, Any]) -> dict[str, int]:
     """Points each budgeted rule that could fire has left."""
-    return _read_budgets(session, ruleset, facts)[0]
-
-
-def _read_budgets(session: Session, ruleset: RuleSet, facts: Mapping[str, Any]) -> tuple[dict[str, int], set[str]]:
-    """Points each budgeted rule that could fire has left, and the rules whose budget row exists."""
     ids = ruleset.budget_rule_ids(facts)
     if not ids:
-        return {}, set()
+        return {}
     spent = dict(
         session.execute(select(RuleBudget.rule_id, RuleBudget.spent_points).where(RuleBudget.rule_id.in_(ids))).all()
     )
-    return {rule_id: ruleset.get(rule_id).budget - spent.get(rule_id, 0) for rule_id in ids}, set(spent)
+    return {rule_id: ruleset.get(rule_id).budget - spent.get(rule_id, 0) for rule_id in ids}
 
 
-def _spend_budget(session: Session, rule_id: str, points: int, budget: int, *, row_exists: bool = False) -> bool:
-    if not row_exists and session.get(RuleBudget, rule_id) is None:
-        # First spend of this budget: create its row. A purchase racing to do
-        # the same wins or loses the insert; either way the row then exists.
-        try:
-            with session.begin_nested():
-                session.add(RuleBudget(rule_id=rule_id, spent_points=0))
-        except IntegrityError:
-            pass
-    result = session.execute(
-        update(RuleBudget)
-        .where(RuleBudget.rule_id == rule_id, RuleBudget.spent_points + points <= budget)
-        .values(spent_points=RuleBudget.spent_points + points)
-        .execution_options(synchronize_session=False)
+def _spend_budget(session: Session, rule_id: str, points: int, budget: int) -> bool:
+    """Spend ``points`` of a rule's budget if it covers them: True if spent. One statement.
+
+    The first spend creates the budget's row; later ones add to it only while the
+    total stays within the budget. Two purchases racing on the row queue on its
+    lock, and the second is judged against the first's total.
+    """
+    if points > budget:
+        return False
+    table = RuleBudget.__table__
+    statement = (
+        upsert_insert(session, table)
+        .values(rule_id=rule_id, spent_points=points)
+        .on_conflict_do_update(
+            index_elements=[table.c.rule_id],
+            set_={"spent_points": table.c.spent_points + points},
+            where=table.c.spent_points + points <= budget,
+        )
+        .returning(table.c.rule_id)
     )
-    return result.rowcount == 1
+    return session.execute(statement).first() is not None
 
 
 def _count_usage(session: Session, rule_id: str, member_id: str, period_key: str) -> None:
@@ -93,8 +93,10 @@ def score_and_count(session: Session, ruleset: RuleSet, facts: Mapping[str, Any]
     Must run in the purchase's transaction, after the member is locked.
     """
     usage = read_usage(session, ruleset, facts, member_id)
+    # Budgets are not read up front: most purchases fire no budgeted rule, and one
+    # that does learns whether the budget covers it from the conditional spend.
+    budgets: dict[str, int] | None = None
     for _round in range(MAX_ROUNDS):
-        budgets, rows = _read_budgets(session, ruleset, facts)
         decision = ruleset.score(facts, usage=usage, budget_remaining=budgets)
         budgeted = sorted(
             (line for line in decision.breakdown if ruleset.get(line.rule_id).budget is not None),
@@ -102,24 +104,19 @@ def score_and_count(session: Session, ruleset: RuleSet, facts: Mapping[str, Any]
         )
         if not budgeted:
             break
-        # A single conditional UPDATE that matches no row changes nothing; only
-        # several spends need a savepoint to undo the ones that succeeded.
+        # A single conditional spend that fails changes nothing; only several
+        # spends need a savepoint to undo the ones that succeeded.
         savepoint = session.begin_nested() if len(budgeted) > 1 else None
         if all(
-            _spend_budget(
-                session,
-                line.rule_id,
-                line.points,
-                ruleset.get(line.rule_id).budget,
-                row_exists=line.rule_id in rows,
-            )
-            for line in budgeted
+            _spend_budget(session, line.rule_id, line.points, ruleset.get(line.rule_id).budget) for line in budgeted
         ):
             if savepoint is not None:
                 savepoint.commit()
             break
         if savepoint is not None:
-            savepoint.rollback()  # another purchase took the budget first: score again
+            savepoint.rollback()
+        # A budget could not cover its rule: score again against what is left of each.
+        budgets = read_budgets(session, ruleset, facts)
     else:
         # Budgets keep moving under us: score once more with them all spent.
         budgets = dict.fromkeys(ruleset.budget_rule_ids(facts), 0)

@@ -22,7 +22,6 @@ from loyalty.merchants.checks import clean_text, require_active, require_admin, 
 from loyalty.merchants.checks import get_merchant as get_merchant
 from loyalty.merchants.checks import get_store as get_store
 from loyalty.merchants.models import Merchant, MerchantApplication, Store
-from loyalty.merchants.signing import check_terminal_request as check_terminal_request
 from loyalty.merchants.terminals import add_terminal as add_terminal
 from loyalty.merchants.terminals import get_terminal as get_terminal
 from loyalty.merchants.terminals import list_terminals as list_terminals
@@ -274,13 +273,6 @@ def update_merchant(session: Session, *, merchant_id: str, changes: dict[str, An
             data=diff,
         )
     return merchant
-
-
-def check_merchant_key(session: Session, *, merchant_id: str | None) -> None:
-    """Refuse the keys of a suspended merchant (``Forbidden``)."""
-    merchant = session.get(Merchant, merchant_id) if merchant_id else None
-    if merchant is not None and merchant.status != "active":
-        raise Forbidden("The merchant is suspended; its keys are refused until it is reactivated.")
 
 
 # ---- stores ----------------------------------------------------------------------------------

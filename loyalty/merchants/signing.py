@@ -3,8 +3,8 @@
 A terminal signs ``"<timestamp>.<METHOD>.<path with query>.<raw body>"`` with
 HMAC-SHA256 under its signing secret and sends
 ``X-Loyalty-Timestamp: <unix seconds>`` and ``X-Loyalty-Signature: v1=<hex>``.
-The pure functions here build and check that; ``check_terminal_request`` adds
-the one database read that finds the terminal's valid secrets.
+The functions here build and check that; ``loyalty.credentials`` reads the
+terminal's standing and its valid secrets with the request's key.
 """
 
 from __future__ import annotations
@@ -13,15 +13,10 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Iterable
-
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from collections.abc import Iterable, Sequence
 
 from loyalty import crypto
-from loyalty.db import utcnow
 from loyalty.errors import BadSignature, Forbidden, StaleRequest, Unauthenticated
-from loyalty.merchants.models import Merchant, Terminal, TerminalSecret
 
 SCHEME = "v1"
 MAX_SKEW_SECONDS = 300
@@ -87,10 +82,11 @@ def verify_signature(
 
 
 def check_terminal_request(
-    session: Session,
     *,
-    terminal_id: str | None,
-    merchant_id: str | None,
+    terminal_status: str | None,
+    merchant_status: str | None,
+    require_signed: bool,
+    secrets_encrypted: Sequence[str],
     timestamp: str | None,
     signature: str | None,
     method: str,
@@ -100,46 +96,27 @@ def check_terminal_request(
 ) -> None:
     """Accept a terminal's request or raise ``Unauthenticated`` (``bad_signature``, ``stale_request``).
 
-    Unsigned requests pass only when the merchant does not require signing; a
-    request that carries either signing header is checked in full either way.
+    The terminal's standing and its encrypted secrets valid now come from
+    ``loyalty.credentials``. Unsigned requests pass only when the merchant does
+    not require signing; a request that carries either signing header is
+    checked in full either way.
     """
     now = time.time() if now is None else now
     signed = bool(timestamp or signature)
     if signed:
-        # Malformed or stale requests are refused before touching the database.
+        # Malformed or stale requests are refused before any secret is decrypted.
         if not timestamp or not signature:
             raise BadSignature("A signed request carries both X-Loyalty-Timestamp and X-Loyalty-Signature.")
         parse_signature(signature)
         check_timestamp(timestamp, now=now)
-    if not terminal_id:
-        raise Unauthenticated("This terminal key is not bound to a terminal.")
-    rows = session.execute(
-        select(
-            Terminal.status,
-            Merchant.status,
-            Merchant.require_signed_requests,
-            TerminalSecret.secret_encrypted,
-        )
-        .join(Merchant, Merchant.id == Terminal.merchant_id)
-        .outerjoin(
-            TerminalSecret,
-            and_(
-                TerminalSecret.terminal_id == Terminal.id,
-                or_(TerminalSecret.expires_at.is_(None), TerminalSecret.expires_at > utcnow()),
-            ),
-        )
-        .where(Terminal.id == terminal_id, Terminal.merchant_id == merchant_id)
-    ).all()
-    if not rows or rows[0][0] != "active":
+    if terminal_status != "active":
         raise Unauthenticated("The terminal has been revoked.")
-    if rows[0][1] != "active":
+    if merchant_status != "active":
         raise Forbidden("The merchant is suspended; its keys are refused until it is reactivated.")
-    require_signed = rows[0][2]
     if not signed and not require_signed:
         return
-    secrets = [crypto.decrypt(row[3]) for row in rows if row[3] is not None]
     verify_signature(
-        secrets,
+        [crypto.decrypt_cached(token) for token in secrets_encrypted],
         timestamp=timestamp,
         signature=signature,
         method=method,

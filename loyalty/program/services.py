@@ -63,17 +63,20 @@ def check_timezone(name: str, field: str = "timezone") -> str:
     return name
 
 
+PROGRAM_ID = 1  # the one program's row
+
+
 def get_program(session: Session) -> Program:
     """The program, created with defaults the first time it is read."""
-    program = session.get(Program, 1)
+    program = session.get(Program, PROGRAM_ID)
     if program is None:
         try:
             with session.begin_nested():
-                program = Program(id=1, **DEFAULTS)
+                program = Program(id=PROGRAM_ID, **DEFAULTS)
                 session.add(program)
         except IntegrityError:
             # Another request created it first; theirs is the same defaults.
-            program = session.get(Program, 1, populate_existing=True)
+            program = session.get(Program, PROGRAM_ID, populate_existing=True)
     return program
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor
 from loyalty.db import add_months, isoformat_z, new_id, upsert_insert, utcnow
-from loyalty.earning.quotes import basket_facts
+from loyalty.earning.quotes import basket_facts, purchase_setting
 from loyalty.errors import (
     AlreadyClaimed,
     CurrencyMismatch,
@@ -35,7 +35,6 @@ from loyalty.ledger import services as ledger
 from loyalty.ledger.counters import score_and_count
 from loyalty.members.models import Member
 from loyalty.members.services import ACTIVE, find_member
-from loyalty.merchants.services import get_store
 from loyalty.pagination import Page, paginate
 from loyalty.program.services import get_program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
@@ -133,7 +132,7 @@ def _claim_external_id(session: Session, values: dict[str, Any]) -> bool:
 def record_purchase(
     session: Session,
     *,
-    store_id: str,
+    store_id: str | None,
     terminal_id: str | None,
     external_id: str,
     member_ref: dict[str, str] | None,
@@ -142,12 +141,17 @@ def record_purchase(
     total_minor: int,
     items: list[dict[str, Any]],
     fingerprint: str,
-    ruleset: RuleSet,
     actor: Actor,
+    ruleset: RuleSet | None = None,
 ) -> Outcome:
-    """Record a sale and award its points once; a retry with the same body gets the same receipt."""
-    store = get_store(session, store_id, actor=actor)
-    program = get_program(session)
+    """Record a sale and award its points once; a retry with the same body gets the same receipt.
+
+    ``store_id`` may be None for a terminal's key (its own store). ``ruleset``
+    defaults to the active rules.
+    """
+    setting = purchase_setting(session, store_id=store_id, actor=actor)
+    store, program = setting.store, setting.program
+    ruleset = ruleset or setting.ruleset
     try:
         if currency != program.currency:
             raise CurrencyMismatch(f"The program runs in {program.currency}, not {currency}.")
@@ -255,8 +259,9 @@ def record_purchase(
         now_balance = ledger.Balance.after(member, entry) if entry else ledger.balance(session, member, now)
         receipt["balance"] = now_balance.as_dict()
         # The purchase that qualifies a member for a higher tier raises them at once.
-        standing = tiers.apply_tier_rise(session, member, now=now, actor=actor)
-        receipt["tier"] = standing.as_dict() if standing else None
+        if setting.has_tiers:
+            standing = tiers.apply_tier_rise(session, member, now=now, actor=actor)
+            receipt["tier"] = standing.as_dict() if standing else None
     else:
         purchase.claim_code = _new_claim_code()
         purchase.claim_expires_at = occurred_at + timedelta(days=program.claim_window_days)
