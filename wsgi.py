@@ -36,10 +36,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     cards.configure(app.config["CARD_PREFIX"])
     security.init_app(app)
 
+    import console
     from api import create_api
     from web import cli
 
     create_api(app)
+    console.init_app(app)
     cli.register(app)
 
     @app.teardown_appcontext

@@ -12,6 +12,7 @@ from loyalty.outbox.models import OutboxMessage
 from loyalty.program.models import Program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
 from loyalty.rewards.models import Redemption, Reward
+from loyalty.staff.models import StaffUser
 from loyalty.tiers.models import Tier
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "RuleUsage",
     "RuleVersion",
     "RulesetState",
+    "StaffUser",
     "Store",
     "Terminal",
     "TerminalSecret",

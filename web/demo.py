@@ -16,7 +16,7 @@ DEMO_MERCHANT = "Harbour Coffee (demo)"
 
 @click.command("demo")
 def demo_command() -> None:
-    """Create demo data once: the program, an admin key, a merchant, a store, a terminal, members."""
+    """Create demo data once: the program, an admin key, console logins, a merchant, a store, a terminal, members."""
     from loyalty.members.services import enrol_member
     from loyalty.merchants.services import (
         add_store,
@@ -30,6 +30,8 @@ def demo_command() -> None:
         if session.scalar(select(Merchant).where(Merchant.name == DEMO_MERCHANT)):
             click.echo("Demo data is already there. For a new admin key run:")
             click.echo("  flask --app wsgi keys create --role admin --name you")
+            click.echo("and for a console login:")
+            click.echo("  flask --app wsgi users create --role admin --email you@example.com --name You")
             return
         update_program(
             session,
@@ -76,6 +78,7 @@ def demo_command() -> None:
         ]
         rules = _demo_rules(session, merchant_id=merchant.id, actor=actor)
         receipts = _demo_purchases(session, store_id=store.id, member=members[0], actor=actor)
+        staff_logins = _demo_staff(session, merchant_id=merchant.id, actor=actor)
     click.echo("Demo program created.")
     click.echo(f"  merchant {merchant.id}  store {store.id}  terminal {terminal.id}")
     click.echo(f"  merchant key:          {merchant_secret}")
@@ -88,6 +91,9 @@ def demo_command() -> None:
     for receipt in receipts:
         extra = f"claim code {receipt['claim_code']}" if receipt.get("claim_code") else f"member {receipt['member_id']}"
         click.echo(f"  purchase {receipt['external_id']}: {receipt['points_awarded']} points, {extra}")
+    click.echo("Staff console at /console/login (passwords shown once):")
+    for role, email, password in staff_logins:
+        click.echo(f"  {role:9} {email}  password {password}")
     click.echo("Admin key (shown once; keep it):")
     click.echo(admin_secret)
 
@@ -109,6 +115,35 @@ DEMO_RULES = [
         "merchant": True,
     },
 ]
+
+
+DEMO_STAFF = [
+    ("admin", "admin@harbour-rewards.example", "Operator admin", None),
+    ("marketer", "marketing@harbour-rewards.example", "Marketing", None),
+    ("merchant", "staff@harbour-coffee.example", "Harbour Coffee staff", True),
+]
+
+
+def _demo_staff(session, *, merchant_id: str, actor) -> list[tuple[str, str, str]]:
+    """Console logins: an admin, a marketer, and the demo merchant's staff, each with a new random password."""
+    import secrets
+
+    from loyalty.staff.services import create_staff_user
+
+    logins = []
+    for role, email, name, bound in DEMO_STAFF:
+        password = secrets.token_urlsafe(12)
+        create_staff_user(
+            session,
+            email=email,
+            name=name,
+            role=role,
+            merchant_id=merchant_id if bound else None,
+            password=password,
+            actor=actor,
+        )
+        logins.append((role, email, password))
+    return logins
 
 
 def _demo_rules(session, *, merchant_id: str, actor) -> list:

@@ -71,13 +71,24 @@ def list_events(
     object_type: str | None = None,
     object_id: str | None = None,
     action: str | None = None,
+    actor_name: str | None = None,
+    merchant_id: str | None = None,
 ) -> Page[AuditEvent]:
-    """The audit trail, newest first, optionally for one object or action."""
+    """The audit trail, newest first, optionally for one object, action, actor or merchant.
+
+    ``action`` ending in ``.`` matches every action of that kind (``rule.``).
+    """
     query = select(AuditEvent)
+    if actor_name:
+        query = query.where(AuditEvent.actor_name == actor_name)
+    if merchant_id:
+        query = query.where(AuditEvent.merchant_id == merchant_id)
     if object_type:
         query = query.where(AuditEvent.object_type == object_type)
     if object_id:
         query = query.where(AuditEvent.object_id == object_id)
-    if action:
+    if action and action.endswith("."):
+        query = query.where(AuditEvent.action.startswith(action, autoescape=True))
+    elif action:
         query = query.where(AuditEvent.action == action)
     return paginate(session, query, AuditEvent.id, limit=limit, cursor=cursor)

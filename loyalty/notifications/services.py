@@ -1,4 +1,4 @@
-"""Notifications to members: queued in the transaction, delivered by a job."""
+"""Notifications to members (and to staff, with no member): queued in the transaction, delivered by a job."""
 
 from __future__ import annotations
 
@@ -41,13 +41,24 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "{points} of your points expire soon",
         "Hello {name}, {points} of your {program} points expire {when}. Spend them at any partner before then.",
     ),
+    # Staff of the console (loyalty.staff, loyalty.settlement): no member_id.
+    "staff_password_reset": (
+        "Set your console password",
+        "Hello {name}, open {link} within {minutes} minutes to choose a new password for the staff console. "
+        "If you did not ask for this, ignore this message.",
+    ),
+    "prepaid_low": (
+        "{merchant}: prepaid points are running low",
+        "Hello {name}, {merchant} has {balance} prepaid points left, below its warning level of {threshold}. "
+        "When they run out, its own earning offers stop. Top up with the program operator.",
+    ),
 }
 
 
 def queue_notification(
     session: Session,
     *,
-    member_id: str,
+    member_id: str | None,
     email: str | None,
     phone: str | None,
     template: str,

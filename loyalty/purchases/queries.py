@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from loyalty.members.models import Member
 from loyalty.merchants.models import Store
+from loyalty.pagination import Page, decode_cursor, encode_cursor, paginate
 from loyalty.purchases.models import Purchase, PurchaseItem
 
 
@@ -164,3 +165,53 @@ def _baskets(session: Session, rows) -> list[StoredBasket]:
             )
         )
     return baskets
+
+
+# ---- a merchant's own figures (the staff console) ----------------------------------------------
+
+
+def merchant_purchases(
+    session: Session, *, merchant_id: str, limit: int, cursor: str | None, search: str | None = None
+) -> Page[Purchase]:
+    """A merchant's purchases, newest first; ``search`` matches an external id, a purchase id or a member id."""
+    query = select(Purchase).where(Purchase.merchant_id == merchant_id)
+    if search:
+        query = query.where(or_(Purchase.external_id == search, Purchase.id == search, Purchase.member_id == search))
+    return paginate(session, query, Purchase.id, limit=limit, cursor=cursor)
+
+
+@dataclass(frozen=True)
+class MemberReached:
+    member_id: str
+    purchases: int
+    total_minor: int
+    points: int
+    last_purchase_at: datetime
+
+
+def members_reached(
+    session: Session, *, merchant_id: str, limit: int, cursor: str | None
+) -> tuple[int, Page[MemberReached]]:
+    """How many members have bought at the merchant, and a page of them (by member id, newest first)."""
+    count = session.scalar(
+        select(func.count(func.distinct(Purchase.member_id))).where(
+            Purchase.merchant_id == merchant_id, Purchase.member_id.is_not(None)
+        )
+    )
+    query = (
+        select(
+            Purchase.member_id,
+            func.count(),
+            func.coalesce(func.sum(Purchase.total_minor - Purchase.returned_minor), 0),
+            func.coalesce(func.sum(Purchase.points_awarded - Purchase.points_reversed), 0),
+            func.max(Purchase.occurred_at),
+        )
+        .where(Purchase.merchant_id == merchant_id, Purchase.member_id.is_not(None))
+        .group_by(Purchase.member_id)
+    )
+    if cursor:
+        query = query.where(Purchase.member_id < decode_cursor(cursor))
+    rows = session.execute(query.order_by(Purchase.member_id.desc()).limit(limit + 1)).all()
+    items = [MemberReached(r[0], int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows[:limit]]
+    next_cursor = encode_cursor(items[-1].member_id) if len(rows) > limit and items else None
+    return int(count or 0), Page(items=items, next_cursor=next_cursor)

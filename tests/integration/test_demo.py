@@ -25,6 +25,14 @@ def test_the_demo_is_created_once_and_its_admin_key_works(app, client, db_sessio
     assert points.available + points.pending == sum(earned)
     assert "claim code" in first.output
 
+    # The console's admin login printed by the demo signs in.
+    from tests.factories_staff import sign_in
+
+    admin_line = next(line for line in first.output.splitlines() if line.strip().startswith("admin "))
+    _role, email, _word, password = admin_line.split()
+    assert sign_in(client, email, password).status_code == 302
+    assert client.get("/console/applications").status_code == 200
+
     again = runner.invoke(args=["demo"])
     assert again.exit_code == 0 and "already there" in again.output
     assert db_session.scalar(select(Member).where(Member.email == "ana@example.com")).id == ana.id
