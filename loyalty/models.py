@@ -12,6 +12,7 @@ from loyalty.outbox.models import OutboxMessage
 from loyalty.program.models import Program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
 from loyalty.rewards.models import Redemption, Reward
+from loyalty.settlement.models import MerchantFunding, PrepaidTopUp, Statement, StatementLine
 from loyalty.staff.models import StaffUser
 from loyalty.tiers.models import Tier
 
@@ -25,8 +26,10 @@ __all__ = [
     "Member",
     "Merchant",
     "MerchantApplication",
+    "MerchantFunding",
     "Notification",
     "OutboxMessage",
+    "PrepaidTopUp",
     "Program",
     "Purchase",
     "PurchaseItem",
@@ -40,6 +43,8 @@ __all__ = [
     "RuleVersion",
     "RulesetState",
     "StaffUser",
+    "Statement",
+    "StatementLine",
     "Store",
     "Terminal",
     "TerminalSecret",

@@ -29,3 +29,8 @@ def floor_div(numerator: int, denominator: int) -> int:
     if isinstance(numerator, bool) or isinstance(denominator, bool):
         raise TypeError("booleans are not amounts")
     return numerator // denominator
+
+
+def price_of_points(points: int, price_minor: int, per_points: int) -> int:
+    """What ``points`` cost at ``price_minor`` per ``per_points`` points, in minor units, rounded by ``floor_div``."""
+    return floor_div(points * price_minor, per_points)

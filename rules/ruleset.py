@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -135,18 +135,21 @@ class RuleSet:
         usage: Mapping[str, int] | None = None,
         budget_remaining: Mapping[str, int] | None = None,
         explain: bool = False,
+        excluded: Collection[str] | None = None,
     ) -> Decision:
         """Score one purchase: the points and the rules that gave them (and, explained, those that did not).
 
         ``usage`` maps a rule id to how many times the rule already fired for this
         member in the rule's current period (see ``usage_keys``); ``budget_remaining``
         maps a rule id to the points left in its budget. A rule missing from either
-        is taken as unused.
+        is taken as unused. The rules of ``excluded`` are left out, as if not active.
         """
         try:
             if explain:
                 return self._explain(facts, usage, budget_remaining)
             entries = self.candidates(facts)
+            if excluded:
+                entries = tuple(entry for entry in entries if entry[0].id not in excluded)
             points, lines = settle(entries, facts, facts[OCCURRED_AT], usage, budget_remaining, None)
         except KeyError as missing:
             raise FactError(f"missing fact {missing.args[0]!r}", field=str(missing.args[0])) from None
@@ -181,6 +184,10 @@ class RuleSet:
         """For each rule that could fire and has a per-member limit: the period key of its counter."""
         at = _get(facts, OCCURRED_AT)
         return {rule.id: period_key(rule.period, at) for rule, _ in self.candidates(facts) if rule.times is not None}
+
+    def own_rule_ids(self, merchant_id: str) -> frozenset[str]:
+        """The ids of a merchant's own rules (not the operator's) in this rule set."""
+        return frozenset(rule.id for rule in self._merchant_rules.get(merchant_id, ()))
 
     def budget_rule_ids(self, facts: Mapping[str, Any]) -> tuple[str, ...]:
         """The ids of the rules that could fire and have a budget (whose remaining points to pass)."""

@@ -21,6 +21,8 @@ from loyalty.merchants.models import Store
 from loyalty.merchants.services import get_store
 from loyalty.program.models import Program
 from loyalty.program.services import PROGRAM_ID, get_program
+from loyalty.settlement.funding import PREPAID_COLUMNS, Prepaid, prepaid_from_row
+from loyalty.settlement.models import MerchantFunding
 from loyalty.text import usable_id
 from loyalty.tiers.models import Tier
 from rules import FactError, Line, RuleSet, SkipReason, member_facts, purchase_facts
@@ -80,21 +82,31 @@ class Setting:
     program: Program
     ruleset: RuleSet
     has_tiers: bool  # whether the program has a tier ladder at all
+    funding: Prepaid | None = None  # the merchant's prepaid points, when it has prepaid funding
 
 
 def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) -> Setting:
     """The store of a purchase (as ``resolve_store``), the program, the active rules and whether tiers exist, at once.
 
     Every purchase and quote needs all three; they are fetched together because a
-    round trip to the database costs more than the rows themselves.
+    round trip to the database costs more than the rows themselves. The store's
+    merchant's prepaid funding comes in the same statement.
     """
     store_id = _named_store_id(store_id, actor)
     row = (
         session.execute(
-            select(Store, Program, RulesetState.version, RulesetState.token, exists(select(Tier.code)))
+            select(
+                Store,
+                Program,
+                RulesetState.version,
+                RulesetState.token,
+                exists(select(Tier.code)),
+                *PREPAID_COLUMNS,
+            )
             .select_from(Store)
             .outerjoin(Program, Program.id == PROGRAM_ID)
             .outerjoin(RulesetState, RulesetState.id == RULESET_STATE_ID)
+            .outerjoin(MerchantFunding, MerchantFunding.merchant_id == Store.merchant_id)
             .where(Store.id == store_id)
         ).first()
         if usable_id(store_id)
@@ -102,7 +114,7 @@ def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) ->
     )
     if row is None:
         raise NotFound("No such store.")
-    store, program, version, token, has_tiers = row
+    store, program, version, token, has_tiers, *funding = row
     # The same visibility as get_store, on the row just read.
     store = get_store(session, store.id, actor=actor)
     state = (version, token) if token is not None else (0, NEVER_CHANGED)
@@ -111,6 +123,7 @@ def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) ->
         program=program if program is not None else get_program(session),
         ruleset=active_ruleset(session, state=state),
         has_tiers=bool(has_tiers),
+        funding=prepaid_from_row(store.merchant_id, funding),
     )
 
 

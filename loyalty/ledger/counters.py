@@ -10,8 +10,8 @@ what is left and re-scores.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Protocol
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
@@ -87,23 +87,34 @@ def _count_usage(session: Session, rule_id: str, member_id: str, period_key: str
     )
 
 
-def score_and_count(session: Session, ruleset: RuleSet, facts: Mapping[str, Any], member_id: str | None) -> Decision:
-    """Score a purchase against the live counters and record what it used, exactly once.
+class Funding(Protocol):
+    """A merchant's prepaid points, which its own rules draw on (``loyalty.settlement.funding``)."""
 
-    Must run in the purchase's transaction, after the member is locked.
-    """
-    usage = read_usage(session, ruleset, facts, member_id)
+    def settle(
+        self, session: Session, ruleset: RuleSet, score: Callable[[Collection[str] | None], Decision]
+    ) -> Decision:
+        """The decision of ``score(excluded)`` once the prepaid points are drawn for it."""
+        ...
+
+
+def _score_within_budgets(
+    session: Session,
+    ruleset: RuleSet,
+    facts: Mapping[str, Any],
+    usage: dict[str, int],
+    excluded: Collection[str] | None,
+) -> Decision:
     # Budgets are not read up front: most purchases fire no budgeted rule, and one
     # that does learns whether the budget covers it from the conditional spend.
     budgets: dict[str, int] | None = None
     for _round in range(MAX_ROUNDS):
-        decision = ruleset.score(facts, usage=usage, budget_remaining=budgets)
+        decision = ruleset.score(facts, usage=usage, budget_remaining=budgets, excluded=excluded)
         budgeted = sorted(
             (line for line in decision.breakdown if ruleset.get(line.rule_id).budget is not None),
             key=lambda line: line.rule_id,
         )
         if not budgeted:
-            break
+            return decision
         # A single conditional spend that fails changes nothing; only several
         # spends need a savepoint to undo the ones that succeeded.
         savepoint = session.begin_nested() if len(budgeted) > 1 else None
@@ -112,15 +123,36 @@ def score_and_count(session: Session, ruleset: RuleSet, facts: Mapping[str, Any]
         ):
             if savepoint is not None:
                 savepoint.commit()
-            break
+            return decision
         if savepoint is not None:
             savepoint.rollback()
         # A budget could not cover its rule: score again against what is left of each.
         budgets = read_budgets(session, ruleset, facts)
+    # Budgets keep moving under us: score once more with them all spent.
+    budgets = dict.fromkeys(ruleset.budget_rule_ids(facts), 0)
+    return ruleset.score(facts, usage=usage, budget_remaining=budgets, excluded=excluded)
+
+
+def score_and_count(
+    session: Session,
+    ruleset: RuleSet,
+    facts: Mapping[str, Any],
+    member_id: str | None,
+    *,
+    funding: Funding | None = None,
+) -> Decision:
+    """Score a purchase against the live counters and record what it used, exactly once.
+
+    Must run in the purchase's transaction, after the member is locked.
+    ``funding`` is the store's merchant's prepaid points, when it has them.
+    """
+    usage = read_usage(session, ruleset, facts, member_id)
+    if funding is None:
+        decision = _score_within_budgets(session, ruleset, facts, usage, None)
     else:
-        # Budgets keep moving under us: score once more with them all spent.
-        budgets = dict.fromkeys(ruleset.budget_rule_ids(facts), 0)
-        decision = ruleset.score(facts, usage=usage, budget_remaining=budgets)
+        decision = funding.settle(
+            session, ruleset, lambda excluded: _score_within_budgets(session, ruleset, facts, usage, excluded)
+        )
     if member_id:
         for line in decision.breakdown:
             if line.period_key is not None:

@@ -218,7 +218,7 @@ def record_purchase(
     facts = basket_facts(
         store=store, member=member, items=items, total_minor=total_minor, currency=currency, occurred_at=occurred_at
     )
-    decision = score_and_count(session, ruleset, facts, member.id if member else None)
+    decision = score_and_count(session, ruleset, facts, member.id if member else None, funding=setting.funding)
     now = utcnow()
     available_at = max(occurred_at + timedelta(days=program.pending_days), now) if program.pending_days else now
     expires_at = add_months(available_at, program.expiry_months) if program.expiry_months else None

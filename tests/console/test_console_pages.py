@@ -194,3 +194,40 @@ def test_the_audit_trail_filters_by_actor_action_and_object(client, db_session):
     assert store.id not in by_actor and "staff_user.create" not in by_actor
     by_object = client.get(f"/console/audit?object_type=store&object_id={store.id}").get_data(as_text=True)
     assert "store.create" in by_object
+
+
+def test_an_admin_sets_a_merchants_funding_and_tops_it_up_and_its_staff_only_read_it(client, db_session, app):
+    from loyalty.settlement.models import MerchantFunding
+
+    merchant = make_merchant(db_session)
+    admin = make_staff(db_session, "admin")
+    sign_in(client, admin.email)
+    page = f"/console/merchants/{merchant.id}/funding"
+    bad = post_form(client, page, {"issue_price_minor": "5", "issue_per_points": "0"}, page=page)
+    assert bad.status_code == 422
+    saved = post_form(
+        client,
+        page,
+        {
+            "issue_price_minor": "5",
+            "issue_per_points": "10",
+            "prepaid": "on",
+            "warn_below": "100",
+            "when_exhausted": "stop",
+        },
+        page=page,
+    )
+    assert saved.status_code == 302
+    assert post_form(client, f"{page}/top-up", {"points": "500", "amount_minor": "250"}, page=page).status_code == 302
+    db_session.expire_all()
+    funding = db_session.get(MerchantFunding, merchant.id)
+    assert (funding.issue_price_minor, funding.issue_per_points, funding.prepaid) == (5, 10, True)
+    assert (funding.prepaid_balance, funding.when_exhausted, funding.warn_below) == (500, "stop", 100)
+
+    staff_client = app.test_client()
+    staff = make_staff(db_session, "merchant", merchant_id=merchant.id)
+    sign_in(staff_client, staff.email)
+    shown = staff_client.get(page)
+    assert shown.status_code == 200 and b'id="prepaid-balance">500<' in shown.data
+    refused = post_form(staff_client, f"{page}/top-up", {"points": "500"}, page=page)
+    assert refused.status_code == 403

@@ -1,0 +1,82 @@
+"""Funding, statements and liability: what partners and the operator owe each other for points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import redirect, request, url_for
+
+from console.common import actor, bp, field_errors, page_args, render, staff_required
+from loyalty.errors import ValidationFailed
+from loyalty.merchants.checks import get_merchant
+from loyalty.program.services import get_program
+from loyalty.settlement import funding as funding_services
+from web.extensions import db
+
+STAFF = ("admin", "merchant")
+
+
+def _whole(name: str) -> int | str | None:
+    value = (request.form.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value  # the service says what is wrong with it
+
+
+def _funding_page(merchant_id: str, code: int = 200, **extra: Any):
+    shop = get_merchant(db.session, merchant_id, actor=actor())
+    funding = funding_services.get_funding(db.session, shop.id, actor=actor())
+    limit, cursor = page_args()
+    top_ups = funding_services.list_top_ups(db.session, merchant_id=shop.id, limit=limit, cursor=cursor, actor=actor())
+    extra.setdefault("errors", {})
+    return render(
+        "funding.html", code, merchant=shop, funding=funding, top_ups=top_ups, program=get_program(db.session), **extra
+    )
+
+
+@bp.get("/merchants/<merchant_id>/funding")
+@staff_required(*STAFF)
+def funding(merchant_id: str):
+    return _funding_page(merchant_id)
+
+
+@bp.post("/merchants/<merchant_id>/funding")
+@staff_required("admin")
+def funding_save(merchant_id: str):
+    changes: dict[str, Any] = {
+        field: _whole(field)
+        for field in ("issue_price_minor", "issue_per_points", "redeem_price_minor", "redeem_per_points")
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    changes["warn_below"] = _whole("warn_below")
+    changes["prepaid"] = request.form.get("prepaid") == "on"
+    changes["when_exhausted"] = request.form.get("when_exhausted") or "continue"
+    try:
+        funding_services.update_funding(db.session, merchant_id=merchant_id, changes=changes, actor=actor())
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _funding_page(merchant_id, 422, errors=field_errors(error), error=error.message)
+    db.session.commit()
+    return redirect(url_for("console.funding", merchant_id=merchant_id))
+
+
+@bp.post("/merchants/<merchant_id>/funding/top-up")
+@staff_required("admin")
+def funding_top_up(merchant_id: str):
+    try:
+        funding_services.top_up_prepaid(
+            db.session,
+            merchant_id=merchant_id,
+            points=_whole("points"),
+            amount_minor=_whole("amount_minor") or 0,
+            note=request.form.get("note"),
+            actor=actor(),
+        )
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _funding_page(merchant_id, 422, errors=field_errors(error), error=error.message)
+    db.session.commit()
+    return redirect(url_for("console.funding", merchant_id=merchant_id))
