@@ -85,6 +85,7 @@ def create_api(app: Flask) -> Api:
     from api.redemptions.views import blp as redemptions_blp
     from api.rewards.views import blp as rewards_blp
     from api.rules.views import blp as rules_blp
+    from api.statements.views import blp as statements_blp
     from api.stores.views import blp as stores_blp
     from api.tiers.views import blp as tiers_blp
 
@@ -101,6 +102,7 @@ def create_api(app: Flask) -> Api:
         rewards_blp,
         redemptions_blp,
         tiers_blp,
+        statements_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)

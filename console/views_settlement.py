@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
-from flask import redirect, request, url_for
+from flask import Response, redirect, request, url_for
 
 from console.common import actor, bp, field_errors, page_args, render, staff_required
+from loyalty.db import utcnow
 from loyalty.errors import ValidationFailed
 from loyalty.merchants.checks import get_merchant
 from loyalty.program.services import get_program
 from loyalty.settlement import funding as funding_services
+from loyalty.settlement import statements as statement_services
 from web.extensions import db
 
 STAFF = ("admin", "merchant")
@@ -80,3 +84,51 @@ def funding_top_up(merchant_id: str):
         return _funding_page(merchant_id, 422, errors=field_errors(error), error=error.message)
     db.session.commit()
     return redirect(url_for("console.funding", merchant_id=merchant_id))
+
+
+@bp.get("/merchants/<merchant_id>/statements")
+@staff_required(*STAFF)
+def statements(merchant_id: str):
+    shop = get_merchant(db.session, merchant_id, actor=actor())
+    limit, cursor = page_args()
+    page = statement_services.list_statements(
+        db.session, merchant_id=shop.id, limit=limit, cursor=cursor, actor=actor()
+    )
+    return render("statements.html", merchant=shop, statements=page)
+
+
+@bp.post("/merchants/<merchant_id>/statements/close")
+@staff_required("admin")
+def statements_close(merchant_id: str):
+    """Close the merchant's months that have ended now, as the daily job would."""
+    shop = get_merchant(db.session, merchant_id, actor=actor())
+    now = utcnow()
+    timezone = get_program(db.session).timezone
+    for period in statement_services.months_due(db.session, shop, timezone=timezone, now=now):
+        statement_services.close_statement(db.session, merchant_id=shop.id, period_start=period, actor=actor(), now=now)
+    db.session.commit()
+    return redirect(url_for("console.statements", merchant_id=shop.id))
+
+
+@bp.get("/statements/<statement_id>")
+@staff_required(*STAFF)
+def statement(statement_id: str):
+    found = statement_services.get_statement(db.session, statement_id, actor=actor())
+    shop = get_merchant(db.session, found.merchant_id, actor=actor())
+    limit, cursor = page_args()
+    lines = statement_services.statement_lines(db.session, found, limit=limit, cursor=cursor)
+    return render("statement.html", merchant=shop, statement=found, lines=lines)
+
+
+@bp.get("/statements/<statement_id>.csv")
+@staff_required(*STAFF)
+def statement_csv(statement_id: str):
+    found = statement_services.get_statement(db.session, statement_id, actor=actor())
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in statement_services.csv_rows(db.session, found):
+        writer.writerow(row)
+    name = f"statement-{found.merchant_id}-{found.period_start:%Y-%m}.csv"
+    return Response(
+        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

@@ -10,6 +10,7 @@ from rq import cron
 
 from loyalty.ledger.jobs import expire_points, warn_expiring_points
 from loyalty.outbox.jobs import sweep
+from loyalty.settlement.jobs import close_statements
 from loyalty.tiers.jobs import review_tiers
 
 # (function, queue, seconds between runs or a cron expression in the local time of the
@@ -20,10 +21,17 @@ SCHEDULE = [
     (review_tiers, "default", "15 3 * * *"),
     # After the expiry run, so a warning never counts points that have just expired.
     (warn_expiring_points, "default", "30 3 * * *"),
+    # Daily: the day after a month ends its statements are closed; a missed day is made up the next.
+    (close_statements, "default", "0 4 * * *"),
 ]
 
 # A job may run this long before RQ stops it (the daily jobs walk every member, in batches).
-TIMEOUTS = {expire_points: 6 * 3600, warn_expiring_points: 6 * 3600, review_tiers: 6 * 3600}
+TIMEOUTS = {
+    expire_points: 6 * 3600,
+    warn_expiring_points: 6 * 3600,
+    review_tiers: 6 * 3600,
+    close_statements: 6 * 3600,
+}
 
 
 def _when(every: int | str) -> dict:

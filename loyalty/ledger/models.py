@@ -47,6 +47,13 @@ class LedgerEntry(Base):
         Index("ix_ledger_entries_member", "member_id", "id"),
         Index("ix_ledger_entries_merchant", "merchant_id", "id"),
         Index("ix_ledger_entries_purchase", "purchase_id"),
+        # A redemption's entries (settlement of a merchant's rewards redeemed in the portal); few entries have one.
+        Index(
+            "ix_ledger_entries_redemption",
+            "redemption_id",
+            postgresql_where=text("redemption_id IS NOT NULL"),
+            sqlite_where=text("redemption_id IS NOT NULL"),
+        ),
         # A member's entries over a period: the qualifying points of tiers (loyalty.tiers).
         Index("ix_ledger_entries_member_created", "member_id", "created_at"),
         # A member's open lots, soonest expiring first; only lots with points left.

@@ -74,6 +74,7 @@ def world(client, db_session):
             "member_id": make_member(db_session).id,
             "key_id": "key_01MATRIX",
             "notification_id": "ntf_01MATRIX",
+            "statement_id": "stm_01MATRIX",
         },
         "keys": {
             "admin": make_key(db_session, "admin"),
@@ -157,7 +158,28 @@ MERCHANT_OWNED = (
     "rule_id",
     "reward_id",
     "redemption_id",
+    "statement_id",
 )
+
+
+def close_this_month(session, merchant_id):
+    """The merchant's statement of this month, closed with a clock set after the month's end."""
+    from datetime import UTC, datetime, timedelta
+
+    from loyalty.actors import cli_actor
+    from loyalty.settlement.statements import close_statement, month_start, next_month
+
+    period = month_start(datetime.now(UTC).date())
+    following = next_month(period)
+    statement = close_statement(
+        session,
+        merchant_id=merchant_id,
+        period_start=period,
+        actor=cli_actor(),
+        now=datetime(following.year, following.month, 1, tzinfo=UTC) + timedelta(days=2),
+    )
+    session.commit()
+    return statement
 
 
 def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_session, world):
@@ -198,6 +220,7 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
     member = make_member(db_session)
     give_points(db_session, member, 10)
     ids["redemption_id"] = redeem(db_session, member, reward).receipt["id"]
+    ids["statement_id"] = close_this_month(db_session, ids["merchant_id"]).id
 
     before = state()
     checked = []
@@ -215,4 +238,4 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
         assert response.json["reason"] == "not_found"
         checked.append((method, path))
     assert state() == before
-    assert len(checked) >= 22
+    assert len(checked) >= 25

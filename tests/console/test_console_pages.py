@@ -231,3 +231,21 @@ def test_an_admin_sets_a_merchants_funding_and_tops_it_up_and_its_staff_only_rea
     assert shown.status_code == 200 and b'id="prepaid-balance">500<' in shown.data
     refused = post_form(staff_client, f"{page}/top-up", {"points": "500"}, page=page)
     assert refused.status_code == 403
+
+
+def test_merchant_staff_read_and_download_their_statements_and_not_anothers(client, db_session):
+    from tests.api.test_authorization import close_this_month
+
+    mine, theirs = make_merchant(db_session), make_merchant(db_session)
+    my_statement, their_statement = close_this_month(db_session, mine.id), close_this_month(db_session, theirs.id)
+    user = make_staff(db_session, "merchant", merchant_id=mine.id)
+    sign_in(client, user.email)
+    listing = client.get(f"/console/merchants/{mine.id}/statements")
+    assert listing.status_code == 200 and my_statement.id.encode() in listing.data
+    page = client.get(f"/console/statements/{my_statement.id}")
+    assert page.status_code == 200 and b'id="net"' in page.data
+    download = client.get(f"/console/statements/{my_statement.id}.csv")
+    assert download.status_code == 200 and download.data.startswith(b"entry_id,created_at,kind")
+    assert client.get(f"/console/statements/{their_statement.id}").status_code == 404
+    assert client.get(f"/console/statements/{their_statement.id}.csv").status_code == 404
+    assert client.get(f"/console/merchants/{theirs.id}/statements").status_code == 404

@@ -1,0 +1,400 @@
+"""Monthly statements: what a merchant and the operator owe each other for the points of one month.
+
+A statement covers one calendar month of the program's timezone. It counts
+every ledger entry of the merchant that was created before the month's end and
+that no statement has counted yet (``statement_lines`` holds each entry once,
+by its id), so a late return, a correction, or an entry committed just after
+a statement was closed falls into the next statement, and no entry is ever
+counted twice. A closed statement is never changed.
+
+An entry counts as:
+
+- ``earn``: its breakdown's points of the merchant's own rules are the
+  merchant's, the rest the operator's;
+- ``claim`` (an anonymous purchase claimed later): the same split of what was
+  left of the purchase's points when it was claimed;
+- ``return``: minus the share of the purchase's points reversed by it, split in
+  the purchase's proportion with the cumulative reversed points, so that a
+  purchase returned in parts, across months, gives back exactly what it gave;
+- ``redeem`` and ``redeem_cancel`` at the merchant's stores (or of its own
+  reward redeemed in the portal): points redeemed, and given back.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from loyalty.actors import Actor
+from loyalty.audit.services import record_event
+from loyalty.db import utcnow
+from loyalty.earning.models import Rule
+from loyalty.errors import InvalidState, NotFound
+from loyalty.ledger.models import LedgerEntry
+from loyalty.merchants.checks import get_merchant
+from loyalty.merchants.models import Merchant
+from loyalty.pagination import Page, paginate
+from loyalty.program.services import get_program
+from loyalty.rewards.models import Redemption, Reward
+from loyalty.settlement.funding import get_funding, issue_amount, redeem_amount
+from loyalty.settlement.models import PrepaidTopUp, Statement, StatementLine
+from loyalty.text import usable_id
+from loyalty.units import floor_div
+
+ISSUING = ("earn", "claim", "return")
+REDEEMING = ("redeem", "redeem_cancel")
+BATCH = 2000
+
+
+# ---- periods ---------------------------------------------------------------------------------
+
+
+def month_start(value: date) -> date:
+    return value.replace(day=1)
+
+
+def next_month(value: date) -> date:
+    return date(value.year + value.month // 12, value.month % 12 + 1, 1)
+
+
+def month_bounds(period_start: date, timezone: str) -> tuple[datetime, datetime]:
+    """The UTC instants where the month of ``period_start`` begins and ends in the program's timezone."""
+    zone = ZoneInfo(timezone)
+    starts = datetime.combine(period_start, time(0), tzinfo=zone).astimezone(UTC)
+    ends = datetime.combine(next_month(period_start), time(0), tzinfo=zone).astimezone(UTC)
+    return starts, ends
+
+
+def last_closed_month(now: datetime, timezone: str) -> date:
+    """The first day of the latest month that has ended in the program's timezone."""
+    local = now.astimezone(ZoneInfo(timezone)).date()
+    this_month = month_start(local)
+    return date(this_month.year - (this_month.month == 1), (this_month.month - 2) % 12 + 1, 1)
+
+
+# ---- splitting entries by funder ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Split:
+    merchant_points: int
+    operator_points: int
+    redeemed_points: int
+
+
+def _own_share(breakdown: list[dict[str, Any]], owners: dict[str, str | None], merchant_id: str) -> tuple[int, int]:
+    """``(points of the merchant's own rules, all points)`` of a purchase's breakdown."""
+    total = sum(int(line.get("points", 0)) for line in breakdown)
+    own = sum(int(line.get("points", 0)) for line in breakdown if owners.get(line.get("rule_id")) == merchant_id)
+    return own, total
+
+
+def reversed_share(own: int, total: int, reversed_before: int, reversed_after: int) -> int:
+    """The merchant's part of the points a return reverses: its share of the cumulative reversal, rounded once.
+
+    Taking the difference of cumulative shares makes the parts of a purchase
+    returned in several steps add up exactly to its whole share.
+    """
+    if total <= 0:
+        return 0
+    return floor_div(reversed_after * own, total) - floor_div(reversed_before * own, total)
+
+
+def split_entries(session: Session, entries: list[LedgerEntry], merchant_id: str) -> dict[str, Split]:
+    """How each entry's points divide between the merchant, the operator, and redemptions."""
+    purchase_ids = sorted({e.purchase_id for e in entries if e.kind in ISSUING and e.purchase_id})
+    history: dict[str, list[LedgerEntry]] = defaultdict(list)
+    for chunk in _chunks(purchase_ids, 500):
+        for entry in session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.purchase_id.in_(chunk), LedgerEntry.kind.in_(ISSUING))
+            .order_by(LedgerEntry.id)
+        ):
+            history[entry.purchase_id].append(entry)
+    rule_ids = {
+        line.get("rule_id")
+        for lots in history.values()
+        for entry in lots
+        if entry.kind in ("earn", "claim")
+        for line in entry.breakdown or []
+    }
+    owners: dict[str, str | None] = {}
+    for chunk in _chunks(sorted(r for r in rule_ids if r), 500):
+        owners.update(session.execute(select(Rule.id, Rule.merchant_id).where(Rule.id.in_(chunk))).all())
+
+    splits: dict[str, Split] = {}
+    for lots in history.values():
+        lot = next((e for e in lots if e.kind in ("earn", "claim")), None)
+        if lot is None:
+            continue
+        own, total = _own_share(lot.breakdown or [], owners, merchant_id)
+        # Points reversed before the lot was written (returns of an anonymous purchase before its claim).
+        reversed_so_far = total - lot.points
+        for entry in lots:
+            if entry.kind in ("earn", "claim"):
+                mine = own - floor_div(reversed_so_far * own, total) if total else 0
+                splits[entry.id] = Split(mine, entry.points - mine, 0)
+            else:
+                taken = -entry.points
+                mine = reversed_share(own, total, reversed_so_far, reversed_so_far + taken)
+                reversed_so_far += taken
+                splits[entry.id] = Split(-mine, entry.points + mine, 0)
+    for entry in entries:
+        if entry.kind in REDEEMING:
+            splits[entry.id] = Split(0, 0, -entry.points)
+        elif entry.id not in splits:
+            # An issuing entry without its purchase's lot (none is written so): the operator's.
+            splits[entry.id] = Split(0, entry.points, 0)
+    return splits
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# ---- what a statement counts -----------------------------------------------------------------
+
+
+def _entries_of(merchant_id: str, ends_at: datetime, *, portal: bool):
+    """The ledger entries of a merchant not yet in any statement and created before ``ends_at``.
+
+    Without ``portal``: the entries written at its stores. With it: the
+    redemptions of its own rewards made where no till was involved (the portal).
+    """
+    if portal:
+        query = (
+            select(LedgerEntry)
+            .join(Redemption, Redemption.id == LedgerEntry.redemption_id)
+            .join(Reward, Reward.id == Redemption.reward_id)
+            .where(
+                Reward.merchant_id == merchant_id,
+                LedgerEntry.merchant_id.is_(None),
+                LedgerEntry.kind.in_(REDEEMING),
+            )
+        )
+    else:
+        query = select(LedgerEntry).where(
+            LedgerEntry.merchant_id == merchant_id, LedgerEntry.kind.in_((*ISSUING, *REDEEMING))
+        )
+    return query.where(
+        LedgerEntry.created_at < ends_at,
+        ~exists().where(StatementLine.entry_id == LedgerEntry.id),
+    ).order_by(LedgerEntry.id)
+
+
+def _count_entries(
+    session: Session, statement: Statement, merchant_id: str, ends_at: datetime, *, portal: bool
+) -> None:
+    """Add the merchant's uncounted entries before ``ends_at`` to the statement, in batches."""
+    last_id = ""
+    while True:
+        batch = list(
+            session.scalars(
+                _entries_of(merchant_id, ends_at, portal=portal).where(LedgerEntry.id > last_id).limit(BATCH)
+            )
+        )
+        if not batch:
+            return
+        last_id = batch[-1].id
+        splits = split_entries(session, batch, merchant_id)
+        rows = []
+        for entry in batch:
+            split = splits[entry.id]
+            statement.merchant_points += split.merchant_points
+            statement.operator_points += split.operator_points
+            statement.redeemed_points += split.redeemed_points
+            rows.append(
+                {
+                    "entry_id": entry.id,
+                    "statement_id": statement.id,
+                    "kind": entry.kind,
+                    "entry_created_at": entry.created_at,
+                    "purchase_id": entry.purchase_id,
+                    "redemption_id": entry.redemption_id,
+                    "merchant_points": split.merchant_points,
+                    "operator_points": split.operator_points,
+                    "redeemed_points": split.redeemed_points,
+                }
+            )
+        session.execute(insert(StatementLine.__table__), rows)
+        statement.line_count += len(rows)
+
+
+def close_statement(
+    session: Session, *, merchant_id: str, period_start: date, actor: Actor, now: datetime | None = None
+) -> Statement:
+    """Close a merchant's statement for the month of ``period_start`` (once; the same one again after that)."""
+    period_start = month_start(period_start)
+    existing = session.scalar(
+        select(Statement).where(Statement.merchant_id == merchant_id, Statement.period_start == period_start)
+    )
+    if existing is not None:
+        return existing
+    program = get_program(session)
+    starts_at, ends_at = month_bounds(period_start, program.timezone)
+    if ends_at > (now or utcnow()):
+        raise InvalidState("A month is settled once it has ended.")
+    funding = get_funding(session, merchant_id, actor=actor)
+    statement = Statement(
+        merchant_id=merchant_id,
+        period_start=period_start,
+        period_end=next_month(period_start),
+        starts_at=starts_at,
+        ends_at=ends_at,
+        currency=program.currency,
+        merchant_points=0,
+        operator_points=0,
+        redeemed_points=0,
+        issue_price_minor=funding.issue_price_minor,
+        issue_per_points=funding.issue_per_points,
+        redeem_price_minor=funding.redeem_price_minor,
+        redeem_per_points=funding.redeem_per_points,
+        issued_amount_minor=0,
+        redeemed_amount_minor=0,
+        prepaid_points=0,
+        prepaid_amount_minor=0,
+        net_minor=0,
+        line_count=0,
+    )
+    # The (merchant, month) row is claimed first: a second close at the same time fails here.
+    session.add(statement)
+    session.flush()
+    for portal in (False, True):
+        _count_entries(session, statement, merchant_id, ends_at, portal=portal)
+    top_ups = session.execute(
+        update(PrepaidTopUp)
+        .where(
+            PrepaidTopUp.merchant_id == merchant_id,
+            PrepaidTopUp.statement_id.is_(None),
+            PrepaidTopUp.created_at < ends_at,
+        )
+        .values(statement_id=statement.id)
+        .returning(PrepaidTopUp.points, PrepaidTopUp.amount_minor)
+        .execution_options(synchronize_session=False)
+    ).all()
+    statement.prepaid_points = sum(int(points) for points, _amount in top_ups)
+    statement.prepaid_amount_minor = sum(int(amount) for _points, amount in top_ups)
+    statement.issued_amount_minor = issue_amount(statement, statement.merchant_points)
+    statement.redeemed_amount_minor = redeem_amount(statement, statement.redeemed_points)
+    statement.net_minor = (
+        statement.issued_amount_minor - statement.redeemed_amount_minor - statement.prepaid_amount_minor
+    )
+    statement.closed_at = utcnow()
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="statement.close",
+        object_type="statement",
+        object_id=statement.id,
+        merchant_id=merchant_id,
+        data={
+            "period": period_start.isoformat(),
+            "lines": statement.line_count,
+            "net_minor": statement.net_minor,
+            "currency": statement.currency,
+        },
+    )
+    return statement
+
+
+def months_due(session: Session, merchant: Merchant, *, timezone: str, now: datetime) -> list[date]:
+    """The months of a merchant still to be closed, oldest first, up to the last month that has ended."""
+    last = last_closed_month(now, timezone)
+    latest = session.scalar(select(func.max(Statement.period_start)).where(Statement.merchant_id == merchant.id))
+    if latest is not None:
+        first = next_month(latest)
+    else:
+        first = month_start(merchant.created_at.astimezone(ZoneInfo(timezone)).date())
+    months = []
+    while first <= last:
+        months.append(first)
+        first = next_month(first)
+    return months
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def get_statement(session: Session, statement_id: str, *, actor: Actor) -> Statement:
+    """A statement; a merchant sees only its own."""
+    statement = session.get(Statement, statement_id) if usable_id(statement_id) else None
+    if statement is None or not actor.sees_merchant(statement.merchant_id):
+        raise NotFound("No such statement.")
+    return statement
+
+
+def list_statements(
+    session: Session, *, merchant_id: str, limit: int, cursor: str | None, actor: Actor
+) -> Page[Statement]:
+    """A merchant's statements, newest first."""
+    merchant = get_merchant(session, merchant_id, actor=actor)
+    query = select(Statement).where(Statement.merchant_id == merchant.id)
+    return paginate(session, query, Statement.id, limit=limit, cursor=cursor)
+
+
+def statement_lines(session: Session, statement: Statement, *, limit: int, cursor: str | None) -> Page[StatementLine]:
+    """A statement's lines, in the order the entries were written (by entry id, newest first per page)."""
+    query = select(StatementLine).where(StatementLine.statement_id == statement.id)
+    return paginate(session, query, StatementLine.entry_id, limit=limit, cursor=cursor)
+
+
+def iter_lines(session: Session, statement: Statement) -> Iterable[StatementLine]:
+    """Every line of a statement, oldest entry first (for a CSV), read in batches."""
+    last = ""
+    while True:
+        rows = list(
+            session.scalars(
+                select(StatementLine)
+                .where(StatementLine.statement_id == statement.id, StatementLine.entry_id > last)
+                .order_by(StatementLine.entry_id)
+                .limit(BATCH)
+            )
+        )
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].entry_id
+
+
+CSV_HEADER = (
+    "entry_id",
+    "created_at",
+    "kind",
+    "purchase_id",
+    "redemption_id",
+    "merchant_points",
+    "operator_points",
+    "redeemed_points",
+)
+
+
+def csv_rows(session: Session, statement: Statement) -> Iterator[tuple]:
+    """The rows of a statement's CSV: a header, a row per line, then the totals."""
+    from loyalty.db import isoformat_z
+
+    yield CSV_HEADER
+    for line in iter_lines(session, statement):
+        yield (
+            line.entry_id,
+            isoformat_z(line.entry_created_at),
+            line.kind,
+            line.purchase_id or "",
+            line.redemption_id or "",
+            line.merchant_points,
+            line.operator_points,
+            line.redeemed_points,
+        )
+    yield ("total", "", "", "", "", statement.merchant_points, statement.operator_points, statement.redeemed_points)
+    yield ("issued_amount_minor", statement.issued_amount_minor, statement.currency)
+    yield ("redeemed_amount_minor", statement.redeemed_amount_minor, statement.currency)
+    yield ("prepaid_amount_minor", statement.prepaid_amount_minor, statement.currency)
+    yield ("net_minor", statement.net_minor, statement.currency)
