@@ -8,12 +8,15 @@ from typing import Any
 
 from flask import Response, redirect, request, url_for
 
+from console import charts
 from console.common import actor, bp, field_errors, page_args, render, staff_required
 from loyalty.db import utcnow
 from loyalty.errors import ValidationFailed
 from loyalty.merchants.checks import get_merchant
+from loyalty.merchants.models import Merchant
 from loyalty.program.services import get_program
 from loyalty.settlement import funding as funding_services
+from loyalty.settlement import liability as liability_services
 from loyalty.settlement import statements as statement_services
 from web.extensions import db
 
@@ -131,4 +134,58 @@ def statement_csv(statement_id: str):
     name = f"statement-{found.merchant_id}-{found.period_start:%Y-%m}.csv"
     return Response(
         out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@bp.get("/liability")
+@staff_required("admin")
+def liability():
+    """Outstanding points by merchant and earning month, their value, the liability over time, and breakage."""
+    program = get_program(db.session)
+    by_merchant = liability_services.outstanding_by_merchant(db.session)
+    names = dict(
+        db.session.execute(
+            db.select(Merchant.id, Merchant.name).where(Merchant.id.in_([o.key for o in by_merchant if o.key]))
+        ).all()
+    )
+    flows = liability_services.monthly_flows(db.session)
+    breakage = liability_services.estimate_breakage(db.session)
+    months = [f.month for f in flows]
+    cohort_months = [c.month for c in breakage.cohorts]
+    charts_ = {
+        "flows": charts.bars(
+            "Points earned and burned per month",
+            "Bars per month: points earned (blue), redeemed (orange) and expired (grey).",
+            months,
+            [
+                ("earned", [f.earned for f in flows]),
+                ("burned", [f.redeemed for f in flows]),
+                ("expired", [f.expired for f in flows]),
+            ],
+        ),
+        "liability": charts.line(
+            "Liability over time",
+            "The members' points outstanding at the end of each month.",
+            months,
+            [("liability", [f.liability for f in flows])],
+        ),
+        "breakage": charts.bars(
+            "Breakage by earning month",
+            "Per earning month: points still outstanding (blue) and those expected to expire unspent (grey).",
+            cohort_months,
+            [
+                ("liability", [c.outstanding for c in breakage.cohorts]),
+                ("breakage", [c.expected_breakage for c in breakage.cohorts]),
+            ],
+        ),
+    }
+    return render(
+        "liability.html",
+        program=program,
+        by_merchant=by_merchant,
+        names=names,
+        by_month=liability_services.outstanding_by_month(db.session),
+        flows=flows,
+        breakage=breakage,
+        charts=charts_,
     )
