@@ -85,6 +85,10 @@ def line(title: str, description: str, months: Sequence[str], series: Sequence[t
     values = [v for _name, data in series for v in data]
     y, slot = _frame(chart, max(values, default=0), min(values, default=0), months)
     for name, data in series:
-        points = " ".join(f"{LEFT + n * slot + slot // 2},{y(value)}" for n, value in enumerate(data))
-        chart.lines.append({"cls": name, "points": points})
+        dots = [
+            {"x": LEFT + n * slot + slot // 2, "y": y(value), "label": f"{months[n]}: {value:,}"}
+            for n, value in enumerate(data)
+        ]
+        points = " ".join(f"{dot['x']},{dot['y']}" for dot in dots)
+        chart.lines.append({"cls": name, "points": points, "dots": dots})
     return chart
