@@ -249,3 +249,37 @@ def test_merchant_staff_read_and_download_their_statements_and_not_anothers(clie
     assert client.get(f"/console/statements/{their_statement.id}").status_code == 404
     assert client.get(f"/console/statements/{their_statement.id}.csv").status_code == 404
     assert client.get(f"/console/merchants/{theirs.id}/statements").status_code == 404
+
+
+def test_a_large_simulation_runs_in_the_background_and_its_page_shows_the_progress(client, db_session, app, run_jobs):
+    from tests.factories_members import make_member
+    from tests.factories_purchases import buy
+
+    store = make_store(db_session, make_merchant(db_session).id)
+    for _ in range(3):
+        buy(db_session, store, member=make_member(db_session), total_minor=2000)
+    user = make_staff(db_session, "marketer")
+    sign_in(client, user.email)
+    token = csrf_token(client.get("/console/rules/new").get_data(as_text=True))
+    saved = client.post(
+        "/console/rules/new",
+        data={"name": "Big spender", "effect_type": "bonus", "effect_points": "7", "csrf_token": token},
+    )
+    rule_url = saved.headers["Location"]
+    limit = app.config["SIMULATION_SYNC_LIMIT"]
+    app.config["SIMULATION_SYNC_LIMIT"] = 1  # more purchases than this run in the background
+    try:
+        queued = post_form(client, f"{rule_url}/simulate", page=rule_url)
+    finally:
+        app.config["SIMULATION_SYNC_LIMIT"] = limit
+    assert queued.status_code == 302 and "/console/simulations/" in queued.headers["Location"]
+    progress = client.get(queued.headers["Location"])
+    html = progress.get_data(as_text=True)
+    assert progress.status_code == 200 and "<progress" in html and 'http-equiv="refresh"' in html
+    assert "0 of 3" in html
+
+    run_jobs()
+    state = client.get(queued.headers["Location"].split("?")[0] + ".json").json
+    assert (state["status"], state["done"], state["total"], state["points"]) == ("done", 3, 3, 21)
+    finished = client.get(queued.headers["Location"]).get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in finished and 'id="simulated-cost"' in finished
