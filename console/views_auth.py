@@ -63,7 +63,11 @@ def forgot_password():
 
 
 @bp.route("/password/reset/<secret>", methods=["GET", "POST"])
-@throttle_sign_in(lambda: None, failed=lambda response: response.status_code in (400, 422))
+@throttle_sign_in(
+    # Failures are counted per link (and per address), never across everyone's links.
+    lambda: account_key(f"staff-reset:{(request.view_args or {}).get('secret', '')}"),
+    failed=lambda response: response.status_code in (400, 422),
+)
 def reset_password(secret: str):
     try:
         user = staff.check_reset_token(db.session, secret=secret)
