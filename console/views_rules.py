@@ -116,17 +116,18 @@ def _editor(template_status: int = 200, **context: Any):
 def rules_list():
     limit, cursor = page_args()
     status = text_arg("status")
-    search = (text_arg("q") or "").casefold()
+    search = text_arg("q")
     page = rule_queries.list_rules(
-        db.session, limit=limit, cursor=cursor, status=status if status in rules.STATUSES else None, actor=actor()
+        db.session,
+        limit=limit,
+        cursor=cursor,
+        status=status if status in rules.STATUSES else None,
+        search=search,
+        actor=actor(),
     )
     versions = rule_queries.current_versions(db.session, page.items)
-    items = [
-        (rule, versions[rule.id])
-        for rule in page.items
-        if not search or search in versions[rule.id].name.casefold() or search == rule.id
-    ]
-    return render("rules.html", rules=items, page=page, status=status or "", q=text_arg("q") or "")
+    items = [(rule, versions[rule.id]) for rule in page.items]
+    return render("rules.html", rules=items, page=page, status=status or "", q=search or "")
 
 
 @bp.route("/rules/new", methods=["GET", "POST"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor, Role
@@ -22,14 +22,21 @@ def list_rules(
     status: str | None = None,
     merchant_id: str | None = None,
     scope: str | None = None,
+    search: str | None = None,
     actor: Actor,
 ) -> Page[Rule]:
     """Rules, newest first; a merchant lists only its own.
 
     ``scope`` ``operator`` keeps the operator-wide rules, ``merchants`` the
-    merchants' own; ``merchant_id`` one merchant's.
+    merchants' own; ``merchant_id`` one merchant's; ``search`` the rules whose
+    current name contains it (any case), or the rule of that id.
     """
     query = select(Rule)
+    if search:
+        current = (RuleVersion.rule_id == Rule.id) & (RuleVersion.version == Rule.version)
+        query = query.join(RuleVersion, current).where(
+            or_(func.lower(RuleVersion.name).contains(search.strip().lower(), autoescape=True), Rule.id == search)
+        )
     if actor.role in (Role.MERCHANT, Role.TERMINAL):
         query = query.where(Rule.merchant_id == actor.merchant_id)
     if status:

@@ -283,3 +283,17 @@ def test_a_large_simulation_runs_in_the_background_and_its_page_shows_the_progre
     assert (state["status"], state["done"], state["total"], state["points"]) == ("done", 3, 3, 21)
     finished = client.get(queued.headers["Location"]).get_data(as_text=True)
     assert 'http-equiv="refresh"' not in finished and 'id="simulated-cost"' in finished
+
+
+def test_rules_are_searched_by_their_current_name_across_pages(client, db_session):
+    from tests.factories_settlement import active_rule
+
+    wanted = active_rule(db_session, name="Autumn Coffee Double")
+    for n in range(3):
+        active_rule(db_session, name=f"Other rule {n}")
+    user = make_staff(db_session, "marketer")
+    sign_in(client, user.email)
+    found = client.get("/console/rules?q=coffee&limit=1").get_data(as_text=True)
+    assert "Autumn Coffee Double" in found and "Other rule" not in found
+    assert wanted.id in client.get(f"/console/rules?q={wanted.id}").get_data(as_text=True)
+    assert "No rules match." in client.get("/console/rules?q=nothing-like-it").get_data(as_text=True)
