@@ -59,7 +59,9 @@ def merchant_list():
     search = text_arg("q")
     query = db.select(Merchant)
     if search:
-        query = query.where(db.or_(Merchant.name.ilike(f"%{search}%"), Merchant.id == search))
+        query = query.where(
+            db.or_(db.func.lower(Merchant.name).contains(search.lower(), autoescape=True), Merchant.id == search)
+        )
     page = paginate(db.session, query, Merchant.id, limit=limit, cursor=cursor)
     return render("merchants.html", merchants=page, q=search or "")
 

@@ -136,8 +136,13 @@ def list_staff_users(
     _require_admin(actor)
     query = select(StaffUser)
     if search:
-        pattern = f"%{search.strip().lower()}%"
-        query = query.where(or_(StaffUser.email.like(pattern), func.lower(StaffUser.name).like(pattern)))
+        text = search.strip().lower()
+        query = query.where(
+            or_(
+                StaffUser.email.contains(text, autoescape=True),
+                func.lower(StaffUser.name).contains(text, autoescape=True),
+            )
+        )
     return paginate(session, query, StaffUser.id, limit=limit, cursor=cursor)
 
 

@@ -297,3 +297,14 @@ def test_rules_are_searched_by_their_current_name_across_pages(client, db_sessio
     assert "Autumn Coffee Double" in found and "Other rule" not in found
     assert wanted.id in client.get(f"/console/rules?q={wanted.id}").get_data(as_text=True)
     assert "No rules match." in client.get("/console/rules?q=nothing-like-it").get_data(as_text=True)
+
+
+def test_merchants_and_staff_are_searched_by_name(client, db_session):
+    make_merchant(db_session, name="Quayside 100% Organic")
+    make_merchant(db_session, name="Harbour Books")
+    admin = make_staff(db_session, "admin")
+    sign_in(client, admin.email)
+    found = client.get("/console/merchants?q=100%25").get_data(as_text=True)
+    assert "Quayside 100% Organic" in found and "Harbour Books" not in found
+    staff_page = client.get(f"/console/staff?q={admin.email.upper()}").get_data(as_text=True)
+    assert admin.email in staff_page
