@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor, Role
@@ -82,6 +82,16 @@ class Setting:
     has_tiers: bool  # whether the program has a tier ladder at all
 
 
+# Built once: every purchase and quote runs it.
+_SETTING = (
+    select(Store, Program, RulesetState.version, RulesetState.token, exists(select(Tier.code)))
+    .select_from(Store)
+    .outerjoin(Program, Program.id == PROGRAM_ID)
+    .outerjoin(RulesetState, RulesetState.id == RULESET_STATE_ID)
+    .where(Store.id == bindparam("store_id"))
+)
+
+
 def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) -> Setting:
     """The store of a purchase (as ``resolve_store``), the program, the active rules and whether tiers exist, at once.
 
@@ -89,17 +99,7 @@ def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) ->
     round trip to the database costs more than the rows themselves.
     """
     store_id = _named_store_id(store_id, actor)
-    row = (
-        session.execute(
-            select(Store, Program, RulesetState.version, RulesetState.token, exists(select(Tier.code)))
-            .select_from(Store)
-            .outerjoin(Program, Program.id == PROGRAM_ID)
-            .outerjoin(RulesetState, RulesetState.id == RULESET_STATE_ID)
-            .where(Store.id == store_id)
-        ).first()
-        if usable_id(store_id)
-        else None
-    )
+    row = session.execute(_SETTING, {"store_id": store_id}).first() if usable_id(store_id) else None
     if row is None:
         raise NotFound("No such store.")
     store, program, version, token, has_tiers = row

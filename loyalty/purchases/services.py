@@ -120,13 +120,19 @@ def _claim_external_id(session: Session, values: dict[str, Any]) -> bool:
     blocks on the unique index until the first transaction ends, then inserts
     nothing and finds the committed purchase.
     """
-    statement = (
-        upsert_insert(session, Purchase.__table__)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["merchant_id", "external_id"])
-        .returning(Purchase.__table__.c.id)
-    )
-    return session.execute(statement).first() is not None
+    dialect = session.get_bind().dialect.name
+    statement = _CLAIM_STATEMENTS.get(dialect)
+    if statement is None:
+        # Built once per database kind; the values come as parameters.
+        statement = _CLAIM_STATEMENTS[dialect] = (
+            upsert_insert(session, Purchase.__table__)
+            .on_conflict_do_nothing(index_elements=["merchant_id", "external_id"])
+            .returning(Purchase.__table__.c.id)
+        )
+    return session.execute(statement, values).first() is not None
+
+
+_CLAIM_STATEMENTS: dict[str, Any] = {}
 
 
 def record_purchase(
