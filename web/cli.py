@@ -1,4 +1,4 @@
-"""Command-line entry points: ``flask --app wsgi keys|ledger|tiers|worker|demo``."""
+"""Command-line entry points: ``flask --app wsgi keys|ledger|tiers|purchases|worker|demo``."""
 
 from __future__ import annotations
 
@@ -158,7 +158,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(ledger_cli)
     app.cli.add_command(worker_command)
     from web.demo import demo_command
+    from web.purchases_cli import purchases_cli
     from web.tiers_cli import tiers_cli
 
     app.cli.add_command(demo_command)
     app.cli.add_command(tiers_cli)
+    app.cli.add_command(purchases_cli)

@@ -164,3 +164,10 @@ def _baskets(session: Session, rows) -> list[StoredBasket]:
             )
         )
     return baskets
+
+
+def purchase_id_for_external_id(session: Session, *, merchant_id: str, external_id: str) -> str | None:
+    """The id of the merchant's purchase with that till ``external_id``, or None."""
+    return session.scalar(
+        select(Purchase.id).where(Purchase.merchant_id == merchant_id, Purchase.external_id == external_id)
+    )
