@@ -12,6 +12,7 @@ from loyalty import crypto, queue
 from loyalty import db as loyalty_db
 from loyalty.members import cards
 from loyalty.notifications import delivery
+from loyalty.webhooks import delivery as webhook_delivery
 from web import config, requestlog
 from web.extensions import db, migrate
 
@@ -34,6 +35,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     crypto.configure(app.config["SECRET_KEY"])
     delivery.configure(app.config["NOTIFICATION_BACKEND"])
     cards.configure(app.config["CARD_PREFIX"])
+    webhook_delivery.configure(
+        allow_localhost=bool(app.config["WEBHOOK_ALLOW_LOCALHOST"]),
+        timeout_seconds=float(app.config["WEBHOOK_TIMEOUT_SECONDS"]),
+        max_attempts=int(app.config["WEBHOOK_MAX_ATTEMPTS"]),
+        retry_base_seconds=int(app.config["WEBHOOK_RETRY_BASE_SECONDS"]),
+    )
 
     from api import create_api
     from web import cli

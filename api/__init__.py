@@ -87,6 +87,7 @@ def create_api(app: Flask) -> Api:
     from api.rules.views import blp as rules_blp
     from api.stores.views import blp as stores_blp
     from api.tiers.views import blp as tiers_blp
+    from api.webhooks.views import blp as webhooks_blp
 
     for blp in (
         program_blp,
@@ -101,6 +102,7 @@ def create_api(app: Flask) -> Api:
         rewards_blp,
         redemptions_blp,
         tiers_blp,
+        webhooks_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)

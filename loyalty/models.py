@@ -12,6 +12,7 @@ from loyalty.program.models import Program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
 from loyalty.rewards.models import Redemption, Reward
 from loyalty.tiers.models import Tier
+from loyalty.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 __all__ = [
     "Adjustment",
@@ -40,4 +41,7 @@ __all__ = [
     "Terminal",
     "TerminalSecret",
     "Tier",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]

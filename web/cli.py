@@ -121,7 +121,7 @@ def _run_cron(app: Flask) -> None:
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
 @click.option("--cron/--no-cron", default=True, help="Also run the rq cron schedules (one process per deployment).")
-@click.option("--queues", default="default,notifications", show_default=True)
+@click.option("--queues", default="default,notifications,webhooks", show_default=True)
 @click.pass_context
 def worker_command(ctx, burst: bool, cron: bool, queues: str) -> None:
     """Run a background worker, and the cron schedules unless --no-cron."""

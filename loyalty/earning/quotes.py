@@ -23,6 +23,7 @@ from loyalty.program.models import Program
 from loyalty.program.services import PROGRAM_ID, get_program
 from loyalty.text import usable_id
 from loyalty.tiers.models import Tier
+from loyalty.webhooks.models import WebhookSubscription
 from rules import FactError, Line, RuleSet, SkipReason, member_facts, purchase_facts
 
 # The member facts of an anonymous purchase: nothing is known of the shopper, so no
@@ -80,11 +81,23 @@ class Setting:
     program: Program
     ruleset: RuleSet
     has_tiers: bool  # whether the program has a tier ladder at all
+    has_webhooks: bool  # whether the store's merchant subscribes to any partner webhook
 
 
 # Built once: every purchase and quote runs it.
 _SETTING = (
-    select(Store, Program, RulesetState.version, RulesetState.token, exists(select(Tier.code)))
+    select(
+        Store,
+        Program,
+        RulesetState.version,
+        RulesetState.token,
+        exists(select(Tier.code)),
+        exists(
+            select(WebhookSubscription.id).where(
+                WebhookSubscription.merchant_id == Store.merchant_id, WebhookSubscription.deleted_at.is_(None)
+            )
+        ),
+    )
     .select_from(Store)
     .outerjoin(Program, Program.id == PROGRAM_ID)
     .outerjoin(RulesetState, RulesetState.id == RULESET_STATE_ID)
@@ -93,7 +106,7 @@ _SETTING = (
 
 
 def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) -> Setting:
-    """The store of a purchase (as ``resolve_store``), the program, the active rules and whether tiers exist, at once.
+    """The store of a purchase (as ``resolve_store``), the program, the active rules and what else applies, at once.
 
     Every purchase and quote needs all three; they are fetched together because a
     round trip to the database costs more than the rows themselves.
@@ -102,7 +115,7 @@ def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) ->
     row = session.execute(_SETTING, {"store_id": store_id}).first() if usable_id(store_id) else None
     if row is None:
         raise NotFound("No such store.")
-    store, program, version, token, has_tiers = row
+    store, program, version, token, has_tiers, has_webhooks = row
     # The same visibility as get_store, on the row just read.
     store = get_store(session, store.id, actor=actor)
     state = (version, token) if token is not None else (0, NEVER_CHANGED)
@@ -111,6 +124,7 @@ def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) ->
         program=program if program is not None else get_program(session),
         ruleset=active_ruleset(session, state=state),
         has_tiers=bool(has_tiers),
+        has_webhooks=bool(has_webhooks),
     )
 
 

@@ -40,6 +40,7 @@ from loyalty.program.services import get_program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
 from loyalty.tiers import services as tiers
 from loyalty.units import floor_div
+from loyalty.webhooks import events as webhook_events
 from rules import RuleSet
 
 # Receipts print the code for a purchase made without the card; it is typed
@@ -262,11 +263,13 @@ def record_purchase(
             actor=actor,
             now=now,
         )
+        if setting.has_webhooks:  # known from the setting's read: no query for merchants without subscriptions
+            webhook_events.points_earned(session, purchase, member_id=member.id, kind="earn", points=decision.points)
         now_balance = ledger.Balance.after(member, entry) if entry else ledger.balance(session, member, now)
         receipt["balance"] = now_balance.as_dict()
         # The purchase that qualifies a member for a higher tier raises them at once.
         if setting.has_tiers:
-            standing = tiers.apply_tier_rise(session, member, now=now, actor=actor)
+            standing = tiers.apply_tier_rise(session, member, now=now, actor=actor, purchase=purchase)
             receipt["tier"] = standing.as_dict() if standing else None
     else:
         purchase.claim_code = _new_claim_code()
@@ -406,6 +409,7 @@ def return_purchase(
                 ),
                 now=now,
             )
+            webhook_events.points_returned(session, purchase, record, points=points)
         receipt["balance"] = ledger.balance(session, member, now).as_dict()
     outcome = _store_receipt(record, receipt)
     session.flush()
@@ -452,7 +456,8 @@ def claim_purchase(session: Session, *, member_id: str, claim_code: str, actor: 
         actor=actor,
         now=now,
     )
-    standing = tiers.apply_tier_rise(session, member, now=now, actor=actor)
+    webhook_events.points_earned(session, purchase, member_id=member.id, kind="claim", points=points)
+    standing = tiers.apply_tier_rise(session, member, now=now, actor=actor, purchase=purchase)
     session.flush()
     return {
         "purchase_id": purchase.id,

@@ -60,6 +60,7 @@ from loyalty.rewards.queries import list_member_redemptions as list_member_redem
 from loyalty.text import has_control_characters, usable_id
 from loyalty.tiers import services as tiers
 from loyalty.units import floor_div
+from loyalty.webhooks import events as webhook_events
 
 REWARD, PAYMENT = "reward", "payment"
 KINDS = (REWARD, PAYMENT)
@@ -261,7 +262,9 @@ def redeem_reward(
         "points": redemption.points,
         "expires_at": isoformat_z(redemption.expires_at),
     }
-    return _record(session, member, redemption, receipt, actor=actor, note=reward.name, now=now)
+    outcome = _record(session, member, redemption, receipt, actor=actor, note=reward.name, now=now)
+    webhook_events.reward_issued(session, redemption, reward)
+    return outcome
 
 
 def payment_value(session: Session, points: int) -> tuple[int, str]:
@@ -414,4 +417,5 @@ def use_redemption(session: Session, *, code: str, actor: Actor, store_id: str |
     redemption.used_merchant_id = merchant_id
     redemption.used_store_id = store_id
     session.flush()
+    webhook_events.reward_used(session, redemption, reward)
     return redemption

@@ -20,6 +20,7 @@ from loyalty.ledger.models import LedgerEntry
 from loyalty.merchants.models import Merchant, Store, Terminal, TerminalSecret
 from loyalty.purchases.models import PurchaseReturn
 from loyalty.rewards.models import Redemption, Reward
+from loyalty.webhooks.models import WebhookDelivery, WebhookSubscription
 from tests.factories import bearer, make_key
 from tests.factories_members import make_member
 from tests.factories_merchants import make_application, make_store, make_terminal, make_till, signed_headers
@@ -48,6 +49,11 @@ BODIES = {
     ("patch", "/api/v1/rewards/{reward_id}"): {"name": "Renamed"},
     ("post", "/api/v1/redemptions"): {"member_id": "mbr_01MATRIX", "points": 100, "idempotency_key": "M-1"},
     ("post", "/api/v1/redemptions/use"): {"code": "AAAA-AAAA-AAAA"},
+    ("post", "/api/v1/merchants/{merchant_id}/webhooks"): {
+        "url": "https://partner.example.com/hooks",
+        "events": ["points.earned"],
+    },
+    ("post", "/api/v1/webhooks/{webhook_id}/rotate-secret"): {"grace_hours": 1},
 }
 
 
@@ -157,6 +163,8 @@ MERCHANT_OWNED = (
     "rule_id",
     "reward_id",
     "redemption_id",
+    "webhook_id",
+    "delivery_id",
 )
 
 
@@ -173,6 +181,8 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
             db_session.scalar(select(func.count()).select_from(LedgerEntry)),
             db_session.scalar(select(func.count()).select_from(RuleVersion)),
             db_session.scalar(select(func.count()).select_from(Redemption)),
+            [(w.id, w.deleted_at, w.secret_encrypted) for w in db_session.scalars(select(WebhookSubscription))],
+            db_session.scalar(select(func.count()).select_from(WebhookDelivery)),
             [(r.name, r.status, r.issued) for r in db_session.scalars(select(Reward).order_by(Reward.id))],
         )
 
@@ -192,7 +202,16 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
     )
     assert rule.status_code == 201, rule.json
     ids["rule_id"] = rule.json["id"]
+    webhook = client.post(
+        f"/api/v1/merchants/{ids['merchant_id']}/webhooks",
+        json={"url": "https://partner.example.com/hooks", "events": ["points.earned"]},
+        headers=bearer(owner_key),
+    )
+    assert webhook.status_code == 201, webhook.json
+    ids["webhook_id"] = webhook.json["id"]
     ids["purchase_id"] = buy(db_session, store, member=make_member(db_session)).receipt["id"]
+    ids["delivery_id"] = db_session.scalar(select(WebhookDelivery.id))
+    assert ids["delivery_id"] is not None
     reward = make_reward(db_session, points_cost=10, merchant_id=ids["merchant_id"])
     ids["reward_id"] = reward.id
     member = make_member(db_session)
