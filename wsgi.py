@@ -42,10 +42,17 @@ def create_app(overrides: dict | None = None) -> Flask:
         retry_base_seconds=int(app.config["WEBHOOK_RETRY_BASE_SECONDS"]),
     )
 
-    from api import create_api
+    from api import API_PREFIX, create_api
+    from pos_plugins.odoo import receiver as odoo_receiver
+    from pos_plugins.shopify import receiver as shopify_receiver
+    from pos_plugins.square import receiver as square_receiver
     from web import cli
 
-    create_api(app)
+    api = create_api(app)
+    # The vendors' webhook receivers, each documented with its own signature scheme.
+    for receiver in (shopify_receiver, square_receiver, odoo_receiver):
+        api.spec.components.security_scheme(*receiver.blp.security_scheme)
+        api.register_blueprint(receiver.blp, url_prefix=API_PREFIX + receiver.blp.url_prefix)
     cli.register(app)
 
     @app.teardown_appcontext

@@ -75,6 +75,7 @@ def create_api(app: Flask) -> Api:
     app.register_blueprint(static)
 
     from api.audit.views import blp as audit_blp
+    from api.connectors.views import blp as connectors_blp
     from api.health import bp as health_bp
     from api.keys.views import blp as keys_blp
     from api.members.views import blp as members_blp
@@ -103,6 +104,7 @@ def create_api(app: Flask) -> Api:
         redemptions_blp,
         tiers_blp,
         webhooks_blp,
+        connectors_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)

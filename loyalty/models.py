@@ -1,6 +1,7 @@
 """Imports every model so that the metadata is complete (migrations, tests)."""
 
 from loyalty.audit.models import AuditEvent
+from loyalty.connectors.models import Connector, ConnectorEvent, ConnectorSecret
 from loyalty.earning.models import Rule, RulesetState, RuleSimulation, RuleVersion
 from loyalty.keys.models import ApiKey
 from loyalty.ledger.models import Adjustment, ExpiryWarning, LedgerEntry, RuleBudget, RuleUsage
@@ -18,6 +19,9 @@ __all__ = [
     "Adjustment",
     "ApiKey",
     "AuditEvent",
+    "Connector",
+    "ConnectorEvent",
+    "ConnectorSecret",
     "ExpiryWarning",
     "LedgerEntry",
     "Member",

@@ -59,4 +59,7 @@ def load(instance_path: Path) -> dict:
         "WEBHOOK_TIMEOUT_SECONDS": _int("WEBHOOK_TIMEOUT_SECONDS", 10),
         "WEBHOOK_MAX_ATTEMPTS": _int("WEBHOOK_MAX_ATTEMPTS", 8),
         "WEBHOOK_RETRY_BASE_SECONDS": _int("WEBHOOK_RETRY_BASE_SECONDS", 30),
+        "SQUARE_API_URL": os.environ.get("SQUARE_API_URL", "").strip() or "https://connect.squareup.com",
+        "SQUARE_SANDBOX_API_URL": os.environ.get("SQUARE_SANDBOX_API_URL", "").strip()
+        or "https://connect.squareupsandbox.com",
     }
