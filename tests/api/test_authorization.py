@@ -14,7 +14,10 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from loyalty.actors import cli_actor
 from loyalty.audit.models import AuditEvent
+from loyalty.connectors.models import Connector, ConnectorSecret
+from loyalty.connectors.services import create_connector
 from loyalty.earning.models import RuleVersion
 from loyalty.ledger.models import LedgerEntry
 from loyalty.merchants.models import Merchant, Store, Terminal, TerminalSecret
@@ -54,7 +57,15 @@ BODIES = {
         "events": ["points.earned"],
     },
     ("post", "/api/v1/webhooks/{webhook_id}/rotate-secret"): {"grace_hours": 1},
+    ("post", "/api/v1/merchants/{merchant_id}/connectors"): {"vendor": "odoo", "name": "Intruder"},
+    ("patch", "/api/v1/connectors/{connector_id}"): {"name": "Renamed"},
+    ("post", "/api/v1/connectors/{connector_id}/rotate-secret"): {},
 }
+VENDOR_SIGNED = [
+    ("post", "/api/v1/pos-webhooks/odoo/{connector_id}"),
+    ("post", "/api/v1/pos-webhooks/shopify/{connector_id}"),
+    ("post", "/api/v1/pos-webhooks/square/{connector_id}"),
+]
 
 
 def operations(client):
@@ -105,15 +116,23 @@ def fill(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), "x_unknown"), path)
 
 
+def is_vendor_signed(operation) -> bool:
+    """A vendor's webhook: signed with the vendor's scheme instead of carrying a key."""
+    return bool(operation.get("security")) and not any("bearerAuth" in option for option in operation["security"])
+
+
 def is_public(operation) -> bool:
     """No security requirement, or an optional one (``{}`` among the alternatives)."""
     return not operation.get("security") or {} in operation["security"]
 
 
 def test_every_operation_needs_a_key_except_the_public_ones(client, world):
-    public = []
+    public, signed = [], []
     for method, path, operation in operations(client):
         response = call(client, method, fill(path, world["ids"]), body=BODIES.get((method, path), {}))
+        if is_vendor_signed(operation):
+            signed.append((method, path))
+            continue
         if is_public(operation):
             public.append((method, path))
             assert response.status_code != 401, (method, path, response.json)
@@ -126,13 +145,33 @@ def test_every_operation_needs_a_key_except_the_public_ones(client, world):
         ("get", "/api/v1/tiers"),
         ("post", "/api/v1/merchants/applications"),
     ]
+    assert sorted(signed) == VENDOR_SIGNED
+
+
+@pytest.mark.parametrize("vendor", ["shopify", "square", "odoo"])
+def test_a_vendor_webhook_without_the_vendors_signature_is_unauthenticated_whatever_key_it_carries(
+    client, db_session, world, vendor
+):
+    connector, _secret = create_connector(
+        db_session,
+        merchant_id=world["merchant_a"].id,
+        vendor=vendor,
+        name="Matrix",
+        signing_secret=None if vendor == "odoo" else "vendor-secret-1",
+        actor=cli_actor(),
+    )
+    db_session.commit()
+    for key in (None, world["keys"]["admin"]):
+        response = call(client, "post", f"/api/v1/pos-webhooks/{vendor}/{connector.id}", key=key, body={})
+        assert response.status_code == 401, response.json
+        assert response.json["reason"] == "bad_signature"
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_a_role_outside_an_operations_roles_is_forbidden(client, world, role):
     checked = 0
     for method, path, operation in operations(client):
-        if not operation.get("security") or role in operation["x-roles"]:
+        if not operation.get("security") or is_vendor_signed(operation) or role in operation["x-roles"]:
             continue
         secret = world["signing_secret"] if role == "terminal" else None
         response = call(
@@ -151,7 +190,7 @@ def test_a_role_outside_an_operations_roles_is_forbidden(client, world, role):
 
 def test_admin_may_call_every_operation(client, world):
     for _method, _path, operation in operations(client):
-        assert not operation.get("security") or "admin" in operation["x-roles"]
+        assert not operation.get("security") or is_vendor_signed(operation) or "admin" in operation["x-roles"]
 
 
 MERCHANT_OWNED = (
@@ -165,6 +204,7 @@ MERCHANT_OWNED = (
     "redemption_id",
     "webhook_id",
     "delivery_id",
+    "connector_id",
 )
 
 
@@ -183,6 +223,8 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
             db_session.scalar(select(func.count()).select_from(Redemption)),
             [(w.id, w.deleted_at, w.secret_encrypted) for w in db_session.scalars(select(WebhookSubscription))],
             db_session.scalar(select(func.count()).select_from(WebhookDelivery)),
+            [(c.name, c.status, c.locations) for c in db_session.scalars(select(Connector).order_by(Connector.id))],
+            db_session.scalar(select(func.count()).select_from(ConnectorSecret)),
             [(r.name, r.status, r.issued) for r in db_session.scalars(select(Reward).order_by(Reward.id))],
         )
 
@@ -217,6 +259,11 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
     member = make_member(db_session)
     give_points(db_session, member, 10)
     ids["redemption_id"] = redeem(db_session, member, reward).receipt["id"]
+    connector, _secret = create_connector(
+        db_session, merchant_id=ids["merchant_id"], vendor="odoo", name="A's Odoo", actor=cli_actor()
+    )
+    db_session.commit()
+    ids["connector_id"] = connector.id
 
     before = state()
     checked = []
