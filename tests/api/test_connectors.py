@@ -1,4 +1,4 @@
-"""Connectors over the API: a merchant connects its POS, maps its locations, rotates secrets that are never shown back."""
+"""Connectors over the API: a merchant connects its POS, maps its locations, rotates write-only secrets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Square's webhooks through the real endpoint, signed as Square signs them; the order is read from a Square stand-in."""
+"""Square's webhooks through the real endpoint, signed as Square signs them; orders read from a Square stand-in."""
 
 from __future__ import annotations
 
