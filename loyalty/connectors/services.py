@@ -18,11 +18,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from loyalty import crypto
-from loyalty.actors import Actor
+from loyalty.actors import SYSTEM, Actor
 from loyalty.audit.services import record_event
 from loyalty.connectors.models import Connector, ConnectorEvent, ConnectorSecret
 from loyalty.db import new_id, upsert_insert, utcnow
-from loyalty.errors import InvalidState, NotFound, ValidationFailed
+from loyalty.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from loyalty.merchants.checks import clean_text, get_merchant, get_store, require_active, require_manager
 from loyalty.pagination import Page, paginate
 from loyalty.text import usable_id
@@ -334,6 +334,8 @@ def webhook_connector(session: Session, connector_id: str, vendor: str) -> Conne
     connector = session.get(Connector, connector_id) if usable_id(connector_id) else None
     if connector is None or connector.vendor != vendor or connector.status != "active":
         raise NotFound("No such connector.")
+    if get_merchant(session, connector.merchant_id, actor=SYSTEM).status != "active":
+        raise Forbidden("The merchant is suspended; its connectors' deliveries are refused until it is reactivated.")
     return connector
 
 

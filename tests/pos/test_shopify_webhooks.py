@@ -221,7 +221,9 @@ def test_a_retried_job_never_awards_twice(client, db_session, redis_conn, run_jo
     assert_ledger_consistent(db_session, shopify["member"].id)
 
 
-def test_a_delivery_from_another_shop_or_a_disabled_connector_is_refused(client, db_session, run_jobs, shopify):
+def test_a_delivery_from_another_shop_a_disabled_connector_or_a_suspended_merchant_is_refused(
+    client, db_session, run_jobs, shopify
+):
     before = counts(db_session)
     other_shop = shopify["deliver"](
         ORDER, topic="orders/paid", event_id="evt-o", headers={"X-Shopify-Shop-Domain": "other.myshopify.com"}
@@ -234,6 +236,18 @@ def test_a_delivery_from_another_shop_or_a_disabled_connector_is_refused(client,
     )
     assert disabled.status_code == 200
     assert shopify["deliver"](ORDER, topic="orders/paid", event_id="evt-d").status_code == 404
+    client.patch(
+        f"/api/v1/connectors/{shopify['connector']['id']}",
+        json={"status": "active"},
+        headers=bearer(shopify["shop"].merchant_key),
+    )
+    client.patch(
+        f"/api/v1/merchants/{shopify['shop'].merchant_id}",
+        json={"status": "suspended"},
+        headers=bearer(shopify["shop"].admin),
+    )
+    suspended = shopify["deliver"](ORDER, topic="orders/paid", event_id="evt-s")
+    assert (suspended.status_code, suspended.json["reason"]) == (403, "forbidden")
     assert counts(db_session) == before
 
 
