@@ -68,7 +68,7 @@ def receive(vendor: str, connector_id: str, *, verify: Verify, identify: Identif
     raw = request.get_data(cache=True)
     verify(connector, connectors.signing_secrets(db.session, connector.id), raw, request.headers)
     delivery = identify(parse_payload(raw), request.headers)
-    if connector.account and delivery.account and delivery.account != connector.account:
+    if connector.account and delivery.account and delivery.account.casefold() != connector.account.casefold():
         raise ValidationFailed(
             f"This delivery is from {delivery.account!r}; the connector is for {connector.account!r}.",
             errors={"account": ["Not this connector's account."]},

@@ -2,7 +2,9 @@
 
 Square's order webhooks name the order but do not carry it, so the job reads
 it with the seller's access token. Standard library only; each call is one
-GET with a timeout. A refusal (401, 403, 404) is final; anything else (a
+GET with a timeout. A refusal of the order (400, 401, 403, 404) is final; a
+customer or payment Square will not show is simply not used (the purchase is
+then anonymous, the refund found by its own order id). Anything else (a
 timeout, 429, 5xx) raises ``SquareUnavailable`` and the job is retried.
 """
 
@@ -30,7 +32,8 @@ class SquareApi:
         self.base_url = base_url.rstrip("/")
         self.token = token
 
-    def _get(self, path: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+    def _get(self, path: str, *, optional: bool = False) -> dict[str, Any] | None:
+        """The answer's body; with ``optional``, None when Square has no such object or the token may not read it."""
         request = urllib.request.Request(  # noqa: S310 (the base URL is the service's configuration, https in production)
             self.base_url + path,
             headers={
@@ -43,7 +46,7 @@ class SquareApi:
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
                 return json.loads(response.read().decode("utf-8"), parse_float=Decimal)
         except urllib.error.HTTPError as exc:
-            if exc.code == 404 and missing_ok:
+            if exc.code in (403, 404) and optional:
                 return None
             if exc.code in (400, 401, 403, 404):
                 raise VendorRefused(f"Square answered {exc.code} to GET {path}.") from None
@@ -58,9 +61,9 @@ class SquareApi:
         return body["order"]
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
-        body = self._get(f"/v2/customers/{urllib.parse.quote(customer_id, safe='')}", missing_ok=True) or {}
+        body = self._get(f"/v2/customers/{urllib.parse.quote(customer_id, safe='')}", optional=True) or {}
         return body.get("customer") if isinstance(body.get("customer"), dict) else None
 
     def payment(self, payment_id: str) -> dict[str, Any] | None:
-        body = self._get(f"/v2/payments/{urllib.parse.quote(payment_id, safe='')}", missing_ok=True) or {}
+        body = self._get(f"/v2/payments/{urllib.parse.quote(payment_id, safe='')}", optional=True) or {}
         return body.get("payment") if isinstance(body.get("payment"), dict) else None

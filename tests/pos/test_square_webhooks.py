@@ -178,3 +178,15 @@ def test_without_an_access_token_an_order_cannot_be_read_and_is_rejected(client,
     (rejected,) = events(client, square["shop"], square["connector"])
     assert (rejected["status"], rejected["reason"]) == ("rejected", "vendor_api_refused")
     assert counts(db_session)["purchases"] == 0
+
+
+def test_a_customer_square_will_not_show_makes_the_purchase_anonymous_with_a_claim_code(
+    client, db_session, run_jobs, square
+):
+    square["api"].status["/v2/customers/JDKYHBWT1D4F8MFH63DBMEN8Y4"] = 403
+    square["deliver"](ORDER_EVENT)
+    run_jobs()
+    (recorded,) = events(client, square["shop"], square["connector"])
+    assert recorded["status"] == "recorded"
+    assert recorded["claim_code"]
+    assert balance(client, square["shop"], square["member"].id)["available"] == 0
