@@ -39,7 +39,7 @@ def webhook_url(connector) -> str:
 def connector_body(connector) -> dict:
     return {
         **{name: getattr(connector, name) for name in ConnectorSchema().fields if hasattr(connector, name)},
-        "has_api_token": services.api_token(db.session, connector.id) is not None,
+        "has_api_token": services.has_api_token(db.session, connector.id),
         "webhook_url": webhook_url(connector),
     }
 

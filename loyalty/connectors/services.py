@@ -350,6 +350,11 @@ def api_token(session: Session, connector_id: str) -> str | None:
     return crypto.decrypt(rows[0].secret_encrypted) if rows else None
 
 
+def has_api_token(session: Session, connector_id: str) -> bool:
+    """Whether the connector has a token for the vendor's API now (without reading it)."""
+    return bool(_valid_secrets(session, connector_id, API_TOKEN, utcnow()))
+
+
 def receive_event(
     session: Session, *, connector: Connector, vendor_event_id: str, topic: str, payload: str
 ) -> tuple[ConnectorEvent, bool]:
