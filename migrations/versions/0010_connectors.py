@@ -1,8 +1,8 @@
 """connectors: merchants' commercial POS joining by webhook, their secrets, and the deliveries
 they sent (unique per vendor event id)
 
-Revision ID: 0009_connectors
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-25 16:10:42.648343
 
 """
@@ -14,8 +14,8 @@ from sqlalchemy import Text  # noqa: F401 (JSONB renders astext_type=Text())
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '0009_connectors'
-down_revision = '0008'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
