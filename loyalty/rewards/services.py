@@ -42,7 +42,7 @@ from loyalty.idempotency import Outcome, receipt_text
 from loyalty.idempotency import request_hash as request_hash
 from loyalty.ledger import services as ledger
 from loyalty.members.services import ACTIVE as MEMBER_ACTIVE
-from loyalty.merchants.services import get_store
+from loyalty.merchants.services import get_store, merchant_is_active
 from loyalty.program.services import get_program
 from loyalty.rewards.catalog import ACTIVE as ACTIVE
 from loyalty.rewards.catalog import ARCHIVED as ARCHIVED
@@ -206,6 +206,11 @@ def redeem_reward(
     now = utcnow()
     reward = get_reward(session, reward_id, actor=actor)
     check_available(reward, now)
+    if reward.merchant_id is not None and not merchant_is_active(session, reward.merchant_id):
+        raise RewardUnavailable(
+            "The partner offering this reward is suspended; its rewards return when it is reactivated.",
+            errors={"reward_id": ["The partner is suspended."]},
+        )
     ranks = {tier.code: tier.rank for tier in tiers.list_tiers(session)} if reward.min_tier else {}
     if not meets_min_tier(reward, member.tier_code, ranks):
         raise RewardUnavailable(

@@ -454,3 +454,32 @@ def test_a_reward_for_a_tier_is_for_that_tier_and_the_ones_above(client, db_sess
         db_session.commit()
         outcomes[tier] = redeem(till, member, reward, key=f"tier-{tier}").status_code
     assert outcomes == {"silver": 422, "gold": 201, "platinum": 201}
+
+
+def test_a_suspended_partners_reward_cannot_be_redeemed_and_nothing_changes(client, db_session, till):
+    member = member_with(db_session, 100)
+    other_merchant, store, _send = another_till(client, db_session)
+    offered = make_reward(db_session, points_cost=10, merchant_id=other_merchant.id)
+    suspended = client.patch(
+        f"/api/v1/merchants/{other_merchant.id}", json={"status": "suspended"}, headers=till["admin"]
+    )
+    assert suspended.status_code == 200, suspended.json
+    refused = client.post(
+        "/api/v1/redemptions",
+        json={"member_id": member.id, "reward_id": offered.id, "idempotency_key": "S-1", "store_id": store.id},
+        headers=till["admin"],
+    )
+    assert refused.status_code == 422 and refused.json["reason"] == "reward_unavailable"
+    assert "suspended" in refused.json["message"]
+    assert balance(client, till, member)["available"] == 100
+    assert count(db_session, Redemption) == 0
+    reactivated = client.patch(
+        f"/api/v1/merchants/{other_merchant.id}", json={"status": "active"}, headers=till["admin"]
+    )
+    assert reactivated.status_code == 200
+    again = client.post(
+        "/api/v1/redemptions",
+        json={"member_id": member.id, "reward_id": offered.id, "idempotency_key": "S-2", "store_id": store.id},
+        headers=till["admin"],
+    )
+    assert again.status_code == 201, again.json
