@@ -390,11 +390,15 @@ def cancel_redemption(session: Session, *, redemption_id: str, actor: Actor) -> 
     return redemption, ledger.balance(session, member, now)
 
 
-def use_redemption(session: Session, *, code: str, actor: Actor, store_id: str | None = None) -> Redemption:
+def use_redemption(
+    session: Session, *, code: str, actor: Actor, store_id: str | None = None, use_key: str | None = None
+) -> tuple[Redemption, bool]:
     """Mark a reward's code used, once, at a store of the merchant whose reward it is (any for the operator's).
 
-    An unknown code, or another merchant's reward, is not found; ``AlreadyUsed``,
-    ``RedemptionCancelled`` or ``RedemptionExpired`` otherwise.
+    Returns the redemption and whether this was a replay: a till that lost the
+    answer and sends the same ``use_key`` again is told it succeeded, while any
+    other second use is ``AlreadyUsed``. An unknown code, or another merchant's
+    reward, is not found; ``RedemptionCancelled`` or ``RedemptionExpired`` otherwise.
     """
     redemption = None
     if isinstance(code, str) and 0 < len(code) <= 64 and not has_control_characters(code):
@@ -412,6 +416,8 @@ def use_redemption(session: Session, *, code: str, actor: Actor, store_id: str |
         raise NotFound("No redemption has that code here.", errors={"code": ["Unknown code."]})
     now = utcnow()
     if redemption.status == USED:
+        if use_key is not None and redemption.used_key == use_key and redemption.used_merchant_id == merchant_id:
+            return redemption, True
         raise AlreadyUsed(f"This code was already used, at {isoformat_z(redemption.used_at)}.")
     if redemption.status == CANCELLED:
         raise RedemptionCancelled("This redemption was cancelled; its code cannot be used.")
@@ -421,6 +427,7 @@ def use_redemption(session: Session, *, code: str, actor: Actor, store_id: str |
     redemption.used_at = now
     redemption.used_merchant_id = merchant_id
     redemption.used_store_id = store_id
+    redemption.used_key = use_key
     session.flush()
     webhook_events.reward_used(session, redemption, reward)
-    return redemption
+    return redemption, False

@@ -65,8 +65,8 @@ def redeem(till, member, reward, key: str = "K-1", **extra):
     return till["send"]("POST", "/api/v1/redemptions", body)
 
 
-def use(till, code: str):
-    return till["send"]("POST", "/api/v1/redemptions/use", {"code": code})
+def use(till, code: str, **extra):
+    return till["send"]("POST", "/api/v1/redemptions/use", {"code": code} | extra)
 
 
 # ---- rewards ---------------------------------------------------------------------------------
@@ -248,6 +248,24 @@ def test_a_till_uses_a_code_once(client, db_session, till):
     assert unknown.status_code == 404
     # The points stay spent.
     assert balance(client, till, member)["available"] == 0
+
+
+def test_a_till_that_lost_the_answer_sends_its_use_key_again_and_gets_the_same_answer(client, db_session, till):
+    member = member_with(db_session, 100)
+    issued = redeem(till, member, make_reward(db_session, points_cost=100)).json
+    first = use(till, issued["code"], use_key="U-1")
+    assert first.status_code == 200 and "Idempotent-Replayed" not in first.headers
+    retried = use(till, issued["code"], use_key="U-1")
+    assert retried.status_code == 200 and retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json == first.json
+    # Any other second use is still refused: another key, no key, another merchant's till.
+    assert use(till, issued["code"], use_key="U-2").json["reason"] == "already_used"
+    assert use(till, issued["code"]).json["reason"] == "already_used"
+    _merchant, _store, elsewhere = another_till(client, db_session)
+    assert elsewhere("POST", "/api/v1/redemptions/use", {"code": issued["code"], "use_key": "U-1"}).status_code == 409
+    stored = db_session.scalar(select(Redemption).where(Redemption.id == issued["id"]))
+    db_session.refresh(stored)
+    assert stored.used_key == "U-1" and stored.used_at.isoformat()[:19] == first.json["used_at"][:19]
 
 
 def test_a_merchants_reward_is_used_only_at_its_stores_an_operator_reward_anywhere(client, db_session, till):
