@@ -13,7 +13,7 @@ from loyalty import db as loyalty_db
 from loyalty.members import cards
 from loyalty.notifications import delivery
 from loyalty.webhooks import delivery as webhook_delivery
-from web import config, requestlog
+from web import config, requestlog, security
 from web.extensions import db, migrate
 
 
@@ -41,6 +41,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         max_attempts=int(app.config["WEBHOOK_MAX_ATTEMPTS"]),
         retry_base_seconds=int(app.config["WEBHOOK_RETRY_BASE_SECONDS"]),
     )
+    security.init_app(app)
 
     from api import API_PREFIX, create_api
     from pos_plugins.odoo import receiver as odoo_receiver

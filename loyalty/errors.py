@@ -77,6 +77,12 @@ class Unauthenticated(LoyaltyError):
     reason = "unauthenticated"
 
 
+class InvalidCredentials(Unauthenticated):
+    """The email or the password is wrong."""
+
+    reason = "invalid_credentials"
+
+
 class BadSignature(Unauthenticated):
     """The request signature does not match."""
 
@@ -135,3 +141,9 @@ class RedemptionExpired(InvalidState):
     """The redemption's code has expired."""
 
     reason = "redemption_expired"
+
+
+class TokenInvalid(ValidationFailed):
+    """The link or code is wrong, was already used, or has expired."""
+
+    reason = "invalid_token"

@@ -5,6 +5,7 @@ from loyalty.connectors.models import Connector, ConnectorEvent, ConnectorSecret
 from loyalty.earning.models import Rule, RulesetState, RuleSimulation, RuleVersion
 from loyalty.keys.models import ApiKey
 from loyalty.ledger.models import Adjustment, ExpiryWarning, LedgerEntry, RuleBudget, RuleUsage
+from loyalty.logins.models import LoginToken
 from loyalty.members.models import Member
 from loyalty.merchants.models import Merchant, MerchantApplication, Store, Terminal, TerminalSecret
 from loyalty.notifications.models import Notification
@@ -24,6 +25,7 @@ __all__ = [
     "ConnectorSecret",
     "ExpiryWarning",
     "LedgerEntry",
+    "LoginToken",
     "Member",
     "Merchant",
     "MerchantApplication",

@@ -36,8 +36,15 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
-def _bool(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
 
 
 def load(instance_path: Path) -> dict:
@@ -55,11 +62,15 @@ def load(instance_path: Path) -> dict:
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
         "SIMULATION_SYNC_LIMIT": _int("SIMULATION_SYNC_LIMIT", 5000),
-        "WEBHOOK_ALLOW_LOCALHOST": _bool("WEBHOOK_ALLOW_LOCALHOST"),
+        "WEBHOOK_ALLOW_LOCALHOST": _bool("WEBHOOK_ALLOW_LOCALHOST", False),
         "WEBHOOK_TIMEOUT_SECONDS": _int("WEBHOOK_TIMEOUT_SECONDS", 10),
         "WEBHOOK_MAX_ATTEMPTS": _int("WEBHOOK_MAX_ATTEMPTS", 8),
         "WEBHOOK_RETRY_BASE_SECONDS": _int("WEBHOOK_RETRY_BASE_SECONDS", 30),
         "SQUARE_API_URL": os.environ.get("SQUARE_API_URL", "").strip() or "https://connect.squareup.com",
         "SQUARE_SANDBOX_API_URL": os.environ.get("SQUARE_SANDBOX_API_URL", "").strip()
         or "https://connect.squareupsandbox.com",
+        # Sign-in to web pages (web/security.py).
+        "COOKIE_SECURE": _bool("COOKIE_SECURE", True),
+        "SESSION_DAYS": _int("SESSION_DAYS", 14),
+        "PROXY_HOPS": _int("PROXY_HOPS", 0),
     }

@@ -1,0 +1,45 @@
+"""member portal: one-time sign-in secrets
+
+Revision ID: 0011_member_portal
+Revises: 0008
+Create Date: 2026-11-26 09:00:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+import loyalty.db
+from sqlalchemy import Text  # noqa: F401 (JSONB renders astext_type=Text())
+from sqlalchemy.dialects import postgresql
+
+# revision identifiers, used by Alembic.
+revision = '0011_member_portal'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table('login_tokens',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('purpose', sa.String(length=24), nullable=False),
+    sa.Column('subject_id', sa.String(length=40), nullable=False),
+    sa.Column('secret_hash', sa.String(length=64), nullable=False),
+    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_at', loyalty.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', loyalty.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', loyalty.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_tokens'))
+    )
+    with op.batch_alter_table('login_tokens', schema=None) as batch_op:
+        batch_op.create_index('ix_login_tokens_secret_hash', ['secret_hash'], unique=False)
+        batch_op.create_index('ix_login_tokens_subject', ['subject_id', 'purpose'], unique=False)
+
+
+def downgrade():
+    with op.batch_alter_table('login_tokens', schema=None) as batch_op:
+        batch_op.drop_index('ix_login_tokens_subject')
+        batch_op.drop_index('ix_login_tokens_secret_hash')
+
+    op.drop_table('login_tokens')

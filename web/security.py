@@ -1,0 +1,208 @@
+"""Sign-in for web pages: session cookies, CSRF, login throttling and the login-required check.
+
+Shared by every set of pages that people sign in to (the member portal, a
+staff console): each registers its blueprint with ``protect_pages`` and wraps
+its views with a ``login_required`` made for its own kind of account.
+
+- The session is Flask's signed cookie: HTTP-only, ``SameSite=Lax``, ``Secure``
+  unless ``COOKIE_SECURE=false`` (plain-HTTP development), lasting
+  ``SESSION_DAYS``. It holds who is signed in and their account's session
+  version; bumping the version (a new password, an erasure) signs out every
+  browser at once.
+- CSRF (Flask-WTF's ``CSRFProtect``) is checked on every unsafe request to a
+  protected blueprint; the JSON API, authenticated by bearer keys, is not one.
+- Rate limits (Flask-Limiter) are counted in the application's own Redis,
+  whichever one ``loyalty.queue`` is pointed at (the embedded server by
+  default); should Redis be down, they are counted in memory meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, g, redirect, request, session, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
+from limits.storage import RedisStorage
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from loyalty.queue import get_redis
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, key_prefix="loyalty")
+
+_SESSION_KEY = "login"
+
+# Every sign-in form of any kind of account, from one address, and attempts on one account (failures only).
+PER_ADDRESS = "30 per 10 minutes"
+PER_ACCOUNT = "5 per 15 minutes"
+
+
+class AppRedisStorage(RedisStorage):
+    """Flask-Limiter's Redis storage on the application's Redis client (``loyalty.queue.get_redis``).
+
+    The client is looked up at each use, not at start-up: the embedded server
+    only starts when something needs it, and a process pointed at another
+    Redis (``queue.configure``) counts there from then on.
+    """
+
+    STORAGE_SCHEME = ["loyalty+redis"]
+
+    def __init__(self, uri: str, **options: Any) -> None:
+        # The parent makes a client from the URI; it never connects, and is not used.
+        super().__init__("redis://localhost", **options)
+        self._scripts: dict[tuple[int, str], Any] = {}
+
+    def initialize_storage(self, _uri: str) -> None:
+        pass
+
+    def get_connection(self, readonly: bool = False):
+        return get_redis()
+
+    def _script(self, source: str):
+        client = get_redis()
+        key = (id(client), source)
+        script = self._scripts.get(key)
+        if script is None:
+            script = self._scripts[key] = client.register_script(source)
+        return script
+
+    lua_moving_window = property(lambda self: self._script(self.SCRIPT_MOVING_WINDOW))
+    lua_acquire_moving_window = property(lambda self: self._script(self.SCRIPT_ACQUIRE_MOVING_WINDOW))
+    lua_clear_keys = property(lambda self: self._script(self.SCRIPT_CLEAR_KEYS))
+    lua_incr_expire = property(lambda self: self._script(self.SCRIPT_INCR_EXPIRE))
+    lua_sliding_window = property(lambda self: self._script(self.SCRIPT_SLIDING_WINDOW))
+    lua_acquire_sliding_window = property(lambda self: self._script(self.SCRIPT_ACQUIRE_SLIDING_WINDOW))
+
+
+def init_app(app: Flask) -> None:
+    """Session cookie settings, CSRF, the rate limiter, and the proxy headers to trust."""
+    app.config.update(
+        SESSION_COOKIE_NAME="loyalty_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config.get("COOKIE_SECURE", True),
+        PERMANENT_SESSION_LIFETIME=timedelta(days=app.config.get("SESSION_DAYS", 14)),
+        # Checked only on the blueprints that ask for it (``protect_pages``).
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        RATELIMIT_STORAGE_URI="loyalty+redis://",
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,
+    )
+    hops = int(app.config.get("PROXY_HOPS", 0) or 0)
+    if hops:
+        # Behind that many proxies, the client's address is the one they forwarded.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+
+def protect_pages(blueprint: Blueprint) -> None:
+    """CSRF on every form of the blueprint, and headers that keep its pages to themselves."""
+    blueprint.before_request(lambda: csrf.protect())
+
+    @blueprint.after_request
+    def _headers(response):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if session.get(_SESSION_KEY) or request.method != "GET":
+            # Someone's own data: never kept by a shared cache or the browser's back button.
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+# ---- the signed-in session --------------------------------------------------------------------
+
+
+def start_login_session(kind: str, account_id: str, version: int) -> None:
+    """Sign someone in: a fresh session (nothing carried over from before) naming the account."""
+    session.clear()
+    session.permanent = True
+    session[_SESSION_KEY] = {"kind": kind, "id": account_id, "v": version}
+
+
+def end_login_session() -> None:
+    """Sign out: the whole session goes, its CSRF token with it."""
+    session.clear()
+
+
+def signed_in(kind: str) -> tuple[str, int] | None:
+    """``(account id, session version)`` of whoever of that kind this session signed in, or None."""
+    login = session.get(_SESSION_KEY)
+    if not isinstance(login, dict) or login.get("kind") != kind:
+        return None
+    account_id, version = login.get("id"), login.get("v")
+    if not isinstance(account_id, str) or not isinstance(version, int):
+        return None
+    return account_id, version
+
+
+def login_required(
+    kind: str, load: Callable[[str, int], Any], *, login_endpoint: str, g_name: str
+) -> Callable[[Callable], Callable]:
+    """A decorator: the view runs with ``g.<g_name>`` set to the signed-in account, else goes to log in.
+
+    ``load(account_id, version)`` returns the account, or None when it is gone
+    or its session version has moved on (then the session ends).
+    """
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            who = signed_in(kind)
+            account = load(*who) if who else None
+            if account is None:
+                if who:
+                    end_login_session()
+                target = request.full_path if request.method == "GET" else None
+                return redirect(url_for(login_endpoint, next=safe_next(target)))
+            setattr(g, g_name, account)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def safe_next(target: str | None) -> str | None:
+    """A path on this site to go back to after signing in; anything else (another host) is dropped."""
+    if not target or not isinstance(target, str):
+        return None
+    target = target.rstrip("?")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+# ---- throttling -------------------------------------------------------------------------------
+
+
+def throttle_sign_in(account: Callable[[], str | None], *, failed: Callable[[Any], bool]) -> Callable:
+    """Limit a sign-in form's POSTs: ``PER_ADDRESS`` from one address, ``PER_ACCOUNT`` failures on one account.
+
+    ``account()`` names the account the request tries (``loyalty.logins``'s
+    ``account_key``), or None; ``failed(response)`` tells a failed attempt.
+    Over either limit the request is refused with 429 before the view runs.
+    """
+
+    def account_key() -> str:
+        return f"account:{account() or 'none'}"
+
+    def decorate(view: Callable) -> Callable:
+        limited = limiter.limit(PER_ACCOUNT, key_func=account_key, methods=["POST"], deduct_when=failed)(view)
+        return limiter.limit(PER_ADDRESS, methods=["POST"], scope="sign-in")(limited)
+
+    return decorate
