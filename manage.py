@@ -246,6 +246,7 @@ def command_run(args: list[str]) -> int:
         children.append(worker)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         say(f"serving on http://{shown}:{port}  (API docs: http://{shown}:{port}/api/v1/docs); Ctrl-C stops")
+        say(f"member portal: http://{shown}:{port}/portal/  (demo login printed above)")
         signal.signal(signal.SIGINT, _raise_stop)
         while True:
             for child, name in ((web, "the web server"), (worker, "the worker")):

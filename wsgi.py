@@ -43,6 +43,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     security.init_app(app)
 
+    import member_portal
     from api import API_PREFIX, create_api
     from pos_plugins.odoo import receiver as odoo_receiver
     from pos_plugins.shopify import receiver as shopify_receiver
@@ -54,6 +55,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     for receiver in (shopify_receiver, square_receiver, odoo_receiver):
         api.spec.components.security_scheme(*receiver.blp.security_scheme)
         api.register_blueprint(receiver.blp, url_prefix=API_PREFIX + receiver.blp.url_prefix)
+    member_portal.init_app(app)
     cli.register(app)
 
     @app.teardown_appcontext

@@ -1,5 +1,6 @@
 """Imports every model so that the metadata is complete (migrations, tests)."""
 
+from loyalty.accounts.models import MarketingConsent, MemberLogin
 from loyalty.audit.models import AuditEvent
 from loyalty.connectors.models import Connector, ConnectorEvent, ConnectorSecret
 from loyalty.earning.models import Rule, RulesetState, RuleSimulation, RuleVersion
@@ -26,7 +27,9 @@ __all__ = [
     "ExpiryWarning",
     "LedgerEntry",
     "LoginToken",
+    "MarketingConsent",
     "Member",
+    "MemberLogin",
     "Merchant",
     "MerchantApplication",
     "Notification",

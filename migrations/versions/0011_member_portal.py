@@ -1,4 +1,4 @@
-"""member portal: one-time sign-in secrets
+"""member portal: portal sign-in, one-time secrets, marketing consent per channel
 
 Revision ID: 0011_member_portal
 Revises: 0008
@@ -36,8 +36,32 @@ def upgrade():
         batch_op.create_index('ix_login_tokens_secret_hash', ['secret_hash'], unique=False)
         batch_op.create_index('ix_login_tokens_subject', ['subject_id', 'purpose'], unique=False)
 
+    op.create_table('member_logins',
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('password_hash', sa.String(length=255), nullable=False),
+    sa.Column('session_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', loyalty.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('password_changed_at', loyalty.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', loyalty.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('failed_attempts', sa.Integer(), nullable=False),
+    sa.Column('last_failed_at', loyalty.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_logins_member_id_members')),
+    sa.PrimaryKeyConstraint('member_id', name=op.f('pk_member_logins'))
+    )
+    op.create_table('marketing_consents',
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('granted', sa.Boolean(), nullable=False),
+    sa.Column('changed_at', loyalty.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_marketing_consents_member_id_members')),
+    sa.PrimaryKeyConstraint('member_id', 'channel', name=op.f('pk_marketing_consents'))
+    )
+
 
 def downgrade():
+    op.drop_table('marketing_consents')
+    op.drop_table('member_logins')
     with op.batch_alter_table('login_tokens', schema=None) as batch_op:
         batch_op.drop_index('ix_login_tokens_subject')
         batch_op.drop_index('ix_login_tokens_secret_hash')
