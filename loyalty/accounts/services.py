@@ -9,6 +9,9 @@ the address on file, and the account is linked when it is typed back.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,6 +31,8 @@ from loyalty.notifications.services import queue_notification
 from loyalty.program.services import get_program
 
 CODE_LIFETIME = timedelta(minutes=15)
+# A new code is sent at most this often to one member, however often the form is sent.
+RESEND_INTERVAL = timedelta(seconds=60)
 RESET_LIFETIME = timedelta(hours=1)
 # What each one-time secret is for (``login_tokens.purpose``).
 LINK, CLAIM, RESET = "member-link", "member-claim", "member-reset"
@@ -43,6 +48,9 @@ class SignUp:
     member: Member
     signed_in: bool  # False: a code went to the email first, to prove it is theirs
     sent_to: str | None = None
+    # Kept by the browser that signed up (its session), and needed with the code: a code sent
+    # because someone else typed this email cannot set that someone's password.
+    browser_key: str | None = None
 
 
 def mask_address(address: str | None) -> str | None:
@@ -77,6 +85,10 @@ def _send_code(session: Session, member: Member, code: str, *, email_only: bool)
         },
     )
     return mask_address(member.email or (None if email_only else member.phone))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _set_password(session: Session, member: Member, password_hash: str, *, actor: Actor) -> MemberLogin:
@@ -118,23 +130,30 @@ def sign_up(
         return SignUp(member=member, signed_in=True)
     if existing.status != members.ACTIVE:
         raise InvalidState("The account is not active.")
+    browser_key = secrets.token_urlsafe(24)
     _, code = logins.issue_code(
         session,
         purpose=LINK,
         subject_id=existing.id,
         lifetime=CODE_LIFETIME,
-        data={"password_hash": logins.hash_password(password)},
+        data={"password_hash": logins.hash_password(password), "browser_key": _digest(browser_key)},
     )
-    return SignUp(member=existing, signed_in=False, sent_to=_send_code(session, existing, code, email_only=True))
+    sent_to = _send_code(session, existing, code, email_only=True)
+    return SignUp(member=existing, signed_in=False, sent_to=sent_to, browser_key=browser_key)
 
 
-def confirm_sign_up(session: Session, *, member_id: str, code: str, request_id: str | None = None) -> Member:
+def confirm_sign_up(
+    session: Session, *, member_id: str, code: str, browser_key: str, request_id: str | None = None
+) -> Member:
     """Link the portal account to an existing member with the code sent to their email; ``TokenInvalid`` if wrong.
 
-    The caller commits even when the code is wrong, so that wrong guesses count.
+    Only the browser that chose the password (``browser_key``) can use the code. The caller
+    commits even when the code is wrong, so that wrong guesses count.
     """
     member = members.get_member(session, member_id)
     token = logins.spend_code(session, purpose=LINK, subject_id=member.id, code=code)
+    if not hmac.compare_digest(token.data.get("browser_key", ""), _digest(browser_key or "")):
+        raise TokenInvalid()
     if member.status != members.ACTIVE:
         raise InvalidState("The account is not active.")
     _set_password(session, member, token.data["password_hash"], actor=member_actor(member.id, request_id))
@@ -146,6 +165,10 @@ def start_card_claim(session: Session, *, card_number: str) -> tuple[Member, str
     member = members.find_member(session, card_number=card_number)
     if member.status != members.ACTIVE:
         raise InvalidState("The account is not active.")
+    sent_to = mask_address(member.email or member.phone)
+    last = logins.last_issued_at(session, purpose=CLAIM, subject_id=member.id)
+    if last is not None and utcnow() - last < RESEND_INTERVAL:
+        return member, sent_to  # the code sent a moment ago still works; no message flood
     _, code = logins.issue_code(session, purpose=CLAIM, subject_id=member.id, lifetime=CODE_LIFETIME)
     return member, _send_code(session, member, code, email_only=False)
 

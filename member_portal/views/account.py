@@ -32,17 +32,23 @@ def _typed_account() -> str | None:
     return account_key(value) if value.strip() else None
 
 
-def _claim_account() -> str | None:
-    pending = session.get(_PENDING_CLAIM) or session.get(_PENDING_LINK)
-    return account_key(pending["member_id"]) if isinstance(pending, dict) else _typed_account()
+def _pending_account(key: str):
+    def account() -> str | None:
+        pending = session.get(key)
+        return account_key(pending["member_id"]) if isinstance(pending, dict) else None
+
+    return account
 
 
 throttled = security.throttle_sign_in(_typed_account, failed=_failed)
-throttled_code = security.throttle_sign_in(_claim_account, failed=_failed)
+throttled_link_code = security.throttle_sign_in(_pending_account(_PENDING_LINK), failed=_failed)
+throttled_claim_code = security.throttle_sign_in(_pending_account(_PENDING_CLAIM), failed=_failed)
 
 
-def _signed_in(member, *, next_url: str | None = None):
+def _signed_in(member, *, next_url: str | None = None, message: str | None = None):
     sign_in(member.id, accounts.session_version(db.session, member.id))
+    if message:  # after signing in: a new session starts empty
+        flash(message, "success")
     return redirect(security.safe_next(next_url) or url_for("portal.home"))
 
 
@@ -73,15 +79,20 @@ def signup():
         else:
             db.session.commit()
             if result.signed_in:
-                flash(_("Welcome! Your card is ready: show it at the till to earn points."), "success")
-                return _signed_in(result.member)
-            session[_PENDING_LINK] = {"member_id": result.member.id, "sent_to": result.sent_to}
+                return _signed_in(
+                    result.member, message=_("Welcome! Your card is ready: show it at the till to earn points.")
+                )
+            session[_PENDING_LINK] = {
+                "member_id": result.member.id,
+                "sent_to": result.sent_to,
+                "browser_key": result.browser_key,
+            }
             return redirect(url_for("portal.signup_confirm"))
     return render_template("portal/signup.html", form=form), 200 if not form.errors else 422
 
 
 @bp.route("/signup/confirm", methods=["GET", "POST"])
-@throttled_code
+@throttled_link_code
 def signup_confirm():
     pending = session.get(_PENDING_LINK)
     if not isinstance(pending, dict):
@@ -90,15 +101,18 @@ def signup_confirm():
     if form.validate_on_submit():
         try:
             member = accounts.confirm_sign_up(
-                db.session, member_id=pending["member_id"], code=form.code.data, request_id=request_id()
+                db.session,
+                member_id=pending["member_id"],
+                code=form.code.data,
+                browser_key=pending.get("browser_key", ""),
+                request_id=request_id(),
             )
         except LoyaltyError as error:
             db.session.commit()  # a wrong code counts against it
             form.form_errors.append(describe(error))
         else:
             db.session.commit()
-            flash(_("Your account is linked to your card. Welcome!"), "success")
-            return _signed_in(member)
+            return _signed_in(member, message=_("Your account is linked to your card. Welcome!"))
     status = 422 if form.errors else 200
     return render_template("portal/code.html", form=form, sent_to=pending.get("sent_to"), purpose="link"), status
 
@@ -124,7 +138,7 @@ def claim_card():
 
 
 @bp.route("/claim-card/confirm", methods=["GET", "POST"])
-@throttled_code
+@throttled_claim_code
 def claim_card_confirm():
     pending = session.get(_PENDING_CLAIM)
     if not isinstance(pending, dict):
@@ -148,8 +162,7 @@ def claim_card_confirm():
             form.form_errors.append(describe(error))
         else:
             db.session.commit()
-            flash(_("Your card is now yours to use here. Welcome!"), "success")
-            return _signed_in(member)
+            return _signed_in(member, message=_("Your card is now yours to use here. Welcome!"))
     status = 422 if form.errors else 200
     return render_template("portal/claim_card_confirm.html", form=form, pending=pending), status
 
@@ -222,8 +235,7 @@ def reset(secret: str):
             form.password.errors.append(describe(error))
         else:
             db.session.commit()
-            flash(_("Your new password is set."), "success")
-            return _signed_in(member)
+            return _signed_in(member, message=_("Your new password is set."))
     return render_template("portal/reset.html", form=form), 422 if form.errors else 200
 
 

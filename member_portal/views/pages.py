@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Response, render_template, request
 from markupsafe import Markup
 
@@ -16,6 +18,12 @@ from web.extensions import db
 
 LATEST = 5
 PAGE = 25
+
+
+@lru_cache(maxsize=4096)
+def card_qr(card_number: str) -> Markup:
+    """The card's QR code for the page; a card's number never changes, so it is drawn once per process."""
+    return inline_qr(card_svg(card_number), card_number)
 
 
 def inline_qr(svg: bytes, label: str) -> Markup:
@@ -43,7 +51,7 @@ def home():
         summary=summary,
         standing=tier,
         tiers=list_tiers(db.session) if tier else [],
-        card=inline_qr(card_svg(member.card_number), member.card_number) if member.card_number else None,
+        card=card_qr(member.card_number) if member.card_number else None,
         entries=page.items,
         reasons=explain(db.session, page.items),
     )

@@ -44,6 +44,7 @@ def test_signing_up_enrols_a_member_with_a_card_and_signs_them_in(client, db_ses
     assert login.password_hash.startswith("$argon2id$") and PASSWORD not in login.password_hash
     home = visitor.get("/portal/")
     assert home.status_code == 200
+    assert "Welcome! Your card is ready" in home.get_data(as_text=True)
     assert member.card_number[:4] in home.get_data(as_text=True)
 
 
@@ -310,3 +311,40 @@ def test_portal_pages_are_not_cached_and_allow_no_outside_resources(client):
     assert response.headers["Cache-Control"] == "no-store"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_sending_the_card_form_again_and_again_sends_one_code_a_minute(client, db_session):
+    enrolled = make_member(db_session, email="spammed@example.com")
+    visitor = Visitor(client)
+
+    for _ in range(4):
+        response = visitor.post(
+            "/portal/claim-card", {"card_number": enrolled.card_number}, form_from="/portal/claim-card"
+        )
+        assert response.status_code == 302
+
+    sent = db_session.scalars(
+        select(Notification).where(Notification.member_id == enrolled.id, Notification.template == "portal_code")
+    ).all()
+    assert len(sent) == 1
+    response = visitor.post(
+        "/portal/claim-card/confirm",
+        {"code": sent[0].data["code"], "password": PASSWORD},
+        form_from="/portal/claim-card/confirm",
+    )
+    assert response.status_code == 302
+
+
+def test_a_code_sent_because_someone_else_typed_the_email_cannot_set_their_password(client, app, db_session):
+    enrolled = make_member(db_session, email="owner@example.com")
+    owner, attacker = Visitor(client), Visitor(app.test_client())
+    sign_up(owner, "owner@example.com", password="harbour-lantern-55")
+    sign_up(attacker, "owner@example.com", password="midnight-otter-78")
+    latest = latest_message(db_session, enrolled.id, "portal_code").data["code"]
+
+    # The owner types the newest code in their inbox: it was asked for by the other browser.
+    response = owner.post("/portal/signup/confirm", {"code": latest}, form_from="/portal/signup/confirm")
+
+    assert response.status_code == 422
+    assert db_session.get(MemberLogin, enrolled.id) is None
+    assert log_in(Visitor(app.test_client()), "owner@example.com", "midnight-otter-78").status_code == 422
