@@ -25,3 +25,9 @@ def _http(error: HTTPException):
     status = error.code or 500
     problem = {404: "not_found", 429: "too_many", 405: "not_found"}.get(status, "other")
     return render_template("portal/error.html", status=status, problem=problem), status
+
+
+@bp.get("/<path:_anything>")
+def _nothing_here(_anything: str):
+    """Any other address under the portal: its own "nothing here" page, not the API's JSON."""
+    return render_template("portal/error.html", status=404, problem="not_found"), 404

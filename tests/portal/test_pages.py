@@ -428,3 +428,17 @@ def test_a_visitor_who_is_not_signed_in_gets_the_browsers_language_or_the_one_ch
     assert "登入" in visitor.get("/portal/login", headers={"Accept-Language": "zh-TW"}).get_data(as_text=True)
     visitor.post("/portal/language", {"lang": "zh_Hans", "next": "/portal/login"}, form_from="/portal/login")
     assert "登录" in visitor.get("/portal/login", headers={"Accept-Language": "en"}).get_data(as_text=True)
+
+
+def test_an_address_the_portal_does_not_have_answers_its_own_page(client):
+    response = Visitor(client).get("/portal/no/such/page")
+
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "There is nothing here" in response.get_data(as_text=True)
+
+
+def test_the_stylesheet_is_served_by_the_portal_itself(client):
+    response = Visitor(client).get("/portal/static/portal.css")
+
+    assert response.status_code == 200 and response.mimetype == "text/css"
+    assert "http" not in response.get_data(as_text=True)  # nothing fetched from elsewhere
