@@ -1,7 +1,7 @@
 """member portal: portal sign-in, one-time secrets, marketing consent per channel
 
-Revision ID: 0011_member_portal
-Revises: 0008
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-26 09:00:00.000000
 
 """
@@ -13,8 +13,8 @@ from sqlalchemy import Text  # noqa: F401 (JSONB renders astext_type=Text())
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '0011_member_portal'
-down_revision = '0008'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
