@@ -249,6 +249,7 @@ def command_run(args: list[str]) -> int:
             f"serving on http://{shown}:{port}  (API docs: http://{shown}:{port}/api/v1/docs, "
             f"staff console: http://{shown}:{port}/console/); Ctrl-C stops"
         )
+        say(f"member portal: http://{shown}:{port}/portal/  (demo logins printed above)")
         signal.signal(signal.SIGINT, _raise_stop)
         while True:
             for child, name in ((web, "the web server"), (worker, "the worker")):

@@ -12,6 +12,7 @@ from loyalty import crypto, queue
 from loyalty import db as loyalty_db
 from loyalty.members import cards
 from loyalty.notifications import delivery
+from loyalty.webhooks import delivery as webhook_delivery
 from web import config, requestlog, security
 from web.extensions import db, migrate
 
@@ -34,13 +35,28 @@ def create_app(overrides: dict | None = None) -> Flask:
     crypto.configure(app.config["SECRET_KEY"])
     delivery.configure(app.config["NOTIFICATION_BACKEND"])
     cards.configure(app.config["CARD_PREFIX"])
+    webhook_delivery.configure(
+        allow_localhost=bool(app.config["WEBHOOK_ALLOW_LOCALHOST"]),
+        timeout_seconds=float(app.config["WEBHOOK_TIMEOUT_SECONDS"]),
+        max_attempts=int(app.config["WEBHOOK_MAX_ATTEMPTS"]),
+        retry_base_seconds=int(app.config["WEBHOOK_RETRY_BASE_SECONDS"]),
+    )
     security.init_app(app)
 
     import console
-    from api import create_api
+    import member_portal
+    from api import API_PREFIX, create_api
+    from pos_plugins.odoo import receiver as odoo_receiver
+    from pos_plugins.shopify import receiver as shopify_receiver
+    from pos_plugins.square import receiver as square_receiver
     from web import cli
 
-    create_api(app)
+    api = create_api(app)
+    # The vendors' webhook receivers, each documented with its own signature scheme.
+    for receiver in (shopify_receiver, square_receiver, odoo_receiver):
+        api.spec.components.security_scheme(*receiver.blp.security_scheme)
+        api.register_blueprint(receiver.blp, url_prefix=API_PREFIX + receiver.blp.url_prefix)
+    member_portal.init_app(app)
     console.init_app(app)
     cli.register(app)
 

@@ -75,6 +75,7 @@ def create_api(app: Flask) -> Api:
     app.register_blueprint(static)
 
     from api.audit.views import blp as audit_blp
+    from api.connectors.views import blp as connectors_blp
     from api.health import bp as health_bp
     from api.keys.views import blp as keys_blp
     from api.members.views import blp as members_blp
@@ -88,6 +89,7 @@ def create_api(app: Flask) -> Api:
     from api.statements.views import blp as statements_blp
     from api.stores.views import blp as stores_blp
     from api.tiers.views import blp as tiers_blp
+    from api.webhooks.views import blp as webhooks_blp
 
     for blp in (
         program_blp,
@@ -103,6 +105,8 @@ def create_api(app: Flask) -> Api:
         redemptions_blp,
         tiers_blp,
         statements_blp,
+        webhooks_blp,
+        connectors_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)

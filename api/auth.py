@@ -16,6 +16,7 @@ from loyalty.keys.services import actor_for_key
 from loyalty.merchants.signing import check_terminal_request
 from loyalty.text import usable_id
 from web.extensions import db
+from web.http import path_with_query
 
 _ACTOR_KEY = "loyalty.actor"  # per request, never in g (an app context can outlive a request)
 ALL_ROLES = (Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
@@ -53,18 +54,6 @@ def authenticate_request() -> Actor:
     actor = actor_for_key(key, request_id=g.get("request_id"))
     request.environ[_ACTOR_KEY] = actor
     return actor
-
-
-def path_with_query() -> str:
-    """The path and raw query string exactly as the client sent them."""
-    path = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
-    if path:
-        # gunicorn gives RAW_URI; drop a scheme and host if a proxy sent an absolute URI.
-        if "://" in path:
-            path = "/" + path.split("://", 1)[1].partition("/")[2]
-        return path
-    query = request.query_string.decode("latin-1")
-    return request.path + (f"?{query}" if query else "")
 
 
 def _check_path_ids(kwargs: dict) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
@@ -30,26 +30,28 @@ class Credentials:
     signing_secrets: tuple[str, ...]  # encrypted; only those valid now
 
 
+# Built once: every request runs it.
+_CREDENTIALS = (
+    select(ApiKey, Merchant.status, Merchant.require_signed_requests, Terminal.status, TerminalSecret.secret_encrypted)
+    .outerjoin(Merchant, Merchant.id == ApiKey.merchant_id)
+    .outerjoin(Terminal, and_(Terminal.id == ApiKey.terminal_id, Terminal.merchant_id == ApiKey.merchant_id))
+    .outerjoin(
+        TerminalSecret,
+        and_(
+            TerminalSecret.terminal_id == Terminal.id,
+            or_(TerminalSecret.expires_at.is_(None), TerminalSecret.expires_at > bindparam("now")),
+        ),
+    )
+    .where(ApiKey.secret_hash == bindparam("secret_hash"))
+)
+
+
 def load_credentials(session: Session, secret: str, *, now: datetime | None = None) -> Credentials | None:
     """The active key with this secret and its merchant and terminal, recording its use; None if there is none."""
     if not secret.startswith(KEY_PREFIX):
         return None
     now = now or utcnow()
-    rows = session.execute(
-        select(
-            ApiKey, Merchant.status, Merchant.require_signed_requests, Terminal.status, TerminalSecret.secret_encrypted
-        )
-        .outerjoin(Merchant, Merchant.id == ApiKey.merchant_id)
-        .outerjoin(Terminal, and_(Terminal.id == ApiKey.terminal_id, Terminal.merchant_id == ApiKey.merchant_id))
-        .outerjoin(
-            TerminalSecret,
-            and_(
-                TerminalSecret.terminal_id == Terminal.id,
-                or_(TerminalSecret.expires_at.is_(None), TerminalSecret.expires_at > now),
-            ),
-        )
-        .where(ApiKey.secret_hash == hash_secret(secret))
-    ).all()
+    rows = session.execute(_CREDENTIALS, {"secret_hash": hash_secret(secret), "now": now}).all()
     if not rows:
         return None
     key, merchant_status, require_signed, terminal_status, _ = rows[0]

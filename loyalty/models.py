@@ -1,6 +1,8 @@
 """Imports every model so that the metadata is complete (migrations, tests)."""
 
+from loyalty.accounts.models import MarketingConsent, MemberLogin
 from loyalty.audit.models import AuditEvent
+from loyalty.connectors.models import Connector, ConnectorEvent, ConnectorSecret
 from loyalty.earning.models import Rule, RulesetState, RuleSimulation, RuleVersion
 from loyalty.keys.models import ApiKey
 from loyalty.ledger.models import Adjustment, ExpiryWarning, LedgerEntry, RuleBudget, RuleUsage
@@ -15,15 +17,21 @@ from loyalty.rewards.models import Redemption, Reward
 from loyalty.settlement.models import MerchantFunding, PrepaidTopUp, Statement, StatementLine
 from loyalty.staff.models import StaffUser
 from loyalty.tiers.models import Tier
+from loyalty.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 __all__ = [
     "Adjustment",
     "ApiKey",
     "AuditEvent",
+    "Connector",
+    "ConnectorEvent",
+    "ConnectorSecret",
     "ExpiryWarning",
     "LedgerEntry",
     "LoginToken",
+    "MarketingConsent",
     "Member",
+    "MemberLogin",
     "Merchant",
     "MerchantApplication",
     "MerchantFunding",
@@ -49,4 +57,7 @@ __all__ = [
     "Terminal",
     "TerminalSecret",
     "Tier",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]

@@ -16,7 +16,7 @@ import weakref
 from redis import Redis, RedisError
 from rq import Queue
 
-QUEUES = ("default", "notifications")
+QUEUES = ("default", "notifications", "webhooks")
 
 _config: dict[str, str | None] = {"url": None, "embedded_path": None}
 _lock = threading.Lock()

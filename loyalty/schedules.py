@@ -12,11 +12,13 @@ from loyalty.ledger.jobs import expire_points, warn_expiring_points
 from loyalty.outbox.jobs import sweep
 from loyalty.settlement.jobs import close_statements
 from loyalty.tiers.jobs import review_tiers
+from loyalty.webhooks.jobs import requeue_stalled
 
 # (function, queue, seconds between runs or a cron expression in the local time of the
 # worker that runs the schedules, UTC on a server kept in UTC)
 SCHEDULE = [
     (sweep, "default", 30),
+    (requeue_stalled, "webhooks", 300),
     (expire_points, "default", "30 2 * * *"),
     (review_tiers, "default", "15 3 * * *"),
     # After the expiry run, so a warning never counts points that have just expired.

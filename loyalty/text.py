@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-LINE_BREAKS = frozenset("\t\n\r")
+# C0 controls, DEL and lone surrogates; the multi-line form allows tab and line breaks.
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_CONTROL_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def has_control_characters(text: str, *, multiline: bool = False) -> bool:
@@ -13,13 +16,7 @@ def has_control_characters(text: str, *, multiline: bool = False) -> bool:
     PostgreSQL cannot store a NUL at all, and a lone surrogate is not UTF-8; tab
     and line breaks are allowed in multi-line text only.
     """
-    for char in text:
-        code = ord(char)
-        if (code < 32 or code == 127) and not (multiline and char in LINE_BREAKS):
-            return True
-        if 0xD800 <= code <= 0xDFFF:
-            return True
-    return False
+    return (_CONTROL_MULTILINE if multiline else _CONTROL).search(text) is not None
 
 
 def usable_id(value: Any) -> bool:

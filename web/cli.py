@@ -1,4 +1,4 @@
-"""Command-line entry points: ``flask --app wsgi keys|ledger|tiers|users|worker|demo``."""
+"""Command-line entry points: ``flask --app wsgi keys|ledger|tiers|purchases|users|worker|demo``."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def _run_cron(app: Flask) -> None:
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
 @click.option("--cron/--no-cron", default=True, help="Also run the rq cron schedules (one process per deployment).")
-@click.option("--queues", default="default,notifications", show_default=True)
+@click.option("--queues", default="default,notifications,webhooks", show_default=True)
 @click.pass_context
 def worker_command(ctx, burst: bool, cron: bool, queues: str) -> None:
     """Run a background worker, and the cron schedules unless --no-cron."""
@@ -158,9 +158,11 @@ def register(app: Flask) -> None:
     app.cli.add_command(ledger_cli)
     app.cli.add_command(worker_command)
     from web.demo import demo_command
+    from web.purchases_cli import purchases_cli
     from web.staff_cli import users_cli
     from web.tiers_cli import tiers_cli
 
     app.cli.add_command(demo_command)
     app.cli.add_command(tiers_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(purchases_cli)

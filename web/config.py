@@ -62,6 +62,13 @@ def load(instance_path: Path) -> dict:
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
         "SIMULATION_SYNC_LIMIT": _int("SIMULATION_SYNC_LIMIT", 5000),
+        "WEBHOOK_ALLOW_LOCALHOST": _bool("WEBHOOK_ALLOW_LOCALHOST", False),
+        "WEBHOOK_TIMEOUT_SECONDS": _int("WEBHOOK_TIMEOUT_SECONDS", 10),
+        "WEBHOOK_MAX_ATTEMPTS": _int("WEBHOOK_MAX_ATTEMPTS", 8),
+        "WEBHOOK_RETRY_BASE_SECONDS": _int("WEBHOOK_RETRY_BASE_SECONDS", 30),
+        "SQUARE_API_URL": os.environ.get("SQUARE_API_URL", "").strip() or "https://connect.squareup.com",
+        "SQUARE_SANDBOX_API_URL": os.environ.get("SQUARE_SANDBOX_API_URL", "").strip()
+        or "https://connect.squareupsandbox.com",
         # Sign-in to web pages (web/security.py).
         "COOKIE_SECURE": _bool("COOKIE_SECURE", True),
         "SESSION_DAYS": _int("SESSION_DAYS", 14),

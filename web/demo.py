@@ -12,6 +12,19 @@ from loyalty.merchants.models import Merchant
 from loyalty.program.services import update_program
 
 DEMO_MERCHANT = "Harbour Coffee (demo)"
+# The member portal's demo login: Ana, who has points, a tier and rewards within reach.
+PORTAL_EMAIL = "ana@example.com"
+PORTAL_PASSWORD = "harbour-demo-2026"  # noqa: S105  (printed by the demo on purpose)
+DEMO_TIERS = [
+    {"code": "blue", "name": "Blue", "rank": 0, "qualifying_points": 0, "benefits": {}},
+    {"code": "silver", "name": "Silver", "rank": 10, "qualifying_points": 100, "benefits": {"bonus_percent": 10}},
+    {"code": "gold", "name": "Gold", "rank": 20, "qualifying_points": 500, "benefits": {"bonus_percent": 25}},
+]
+DEMO_REWARDS = [
+    {"name": "Free espresso", "description": "Any espresso at Harbour Coffee.", "points_cost": 10},
+    {"name": "Pastry of your choice", "description": "From the counter, any day.", "points_cost": 15},
+    {"name": "Bag of house beans", "description": "250 g, whole or ground.", "points_cost": 250, "stock": 40},
+]
 
 
 @click.command("demo")
@@ -28,16 +41,20 @@ def demo_command() -> None:
     actor = cli_actor("demo")
     with unit_of_work() as session:
         if session.scalar(select(Merchant).where(Merchant.name == DEMO_MERCHANT)):
+            portal_ready = _demo_portal_login(session, actor=actor)
             click.echo("Demo data is already there. For a new admin key run:")
             click.echo("  flask --app wsgi keys create --role admin --name you")
             click.echo("and for a console login:")
             click.echo("  flask --app wsgi users create --role admin --email you@example.com --name You")
+            if portal_ready:
+                _echo_portal_login()
             return
         update_program(
             session,
             changes={"name": "Harbour City Rewards", "currency": "EUR", "timezone": "Europe/Lisbon"},
             actor=actor,
         )
+        _demo_tiers_and_rewards(session, actor=actor)
         _admin, admin_secret = create_key(session, role=Role.ADMIN, name="demo admin", actor=actor)
         application = submit_application(
             session, name=DEMO_MERCHANT, contact_email="owner@harbour-coffee.example", website=None, category="coffee"
@@ -79,6 +96,7 @@ def demo_command() -> None:
         rules = _demo_rules(session, merchant_id=merchant.id, actor=actor)
         receipts = _demo_purchases(session, store_id=store.id, member=members[0], actor=actor)
         staff_logins = _demo_staff(session, merchant_id=merchant.id, actor=actor)
+        _demo_portal_login(session, actor=actor)
     click.echo("Demo program created.")
     click.echo(f"  merchant {merchant.id}  store {store.id}  terminal {terminal.id}")
     click.echo(f"  merchant key:          {merchant_secret}")
@@ -94,6 +112,7 @@ def demo_command() -> None:
     click.echo("Staff console at /console/login (passwords shown once):")
     for role, email, password in staff_logins:
         click.echo(f"  {role:9} {email}  password {password}")
+    _echo_portal_login()
     click.echo("Admin key (shown once; keep it):")
     click.echo(admin_secret)
 
@@ -146,6 +165,34 @@ def _demo_staff(session, *, merchant_id: str, actor) -> list[tuple[str, str, str
     return logins
 
 
+def _echo_portal_login() -> None:
+    click.echo(f"Member portal: /portal/ (log in as {PORTAL_EMAIL}, password {PORTAL_PASSWORD})")
+
+
+def _demo_tiers_and_rewards(session, *, actor) -> None:
+    from loyalty.rewards.services import create_reward
+    from loyalty.tiers.services import replace_tiers
+
+    replace_tiers(session, tiers=DEMO_TIERS, actor=actor)
+    for reward in DEMO_REWARDS:
+        create_reward(session, reward=reward, actor=actor)
+
+
+def _demo_portal_login(session, *, actor) -> bool:
+    """Give the demo member Ana a portal password, unless she has one; False when she is gone."""
+    from loyalty.accounts.models import MemberLogin
+    from loyalty.logins.services import hash_password
+    from loyalty.members.services import lookup_members
+
+    ana = lookup_members(session, email=PORTAL_EMAIL)
+    if ana is None:
+        return False
+    if session.get(MemberLogin, ana.id) is None:
+        session.add(MemberLogin(member_id=ana.id, password_hash=hash_password(PORTAL_PASSWORD), session_version=1))
+        session.flush()
+    return True
+
+
 def _demo_rules(session, *, merchant_id: str, actor) -> list:
     from loyalty.earning.services import activate_rule, create_rule
 
@@ -160,7 +207,7 @@ def _demo_rules(session, *, merchant_id: str, actor) -> list:
 
 
 def _demo_purchases(session, *, store_id: str, member, actor) -> list[dict]:
-    """Two purchases by a member and one without a card, as a till would send them."""
+    """Two purchases by a member (one old enough for its points to be available) and one without a card."""
     from datetime import timedelta
 
     from loyalty.db import utcnow
@@ -173,7 +220,7 @@ def _demo_purchases(session, *, store_id: str, member, actor) -> list[dict]:
         ("DEMO-0003", None, [("ESPRESSO", "coffee", 1, 150), ("PASTEL", "pastry", 2, 130)]),
     ]
     receipts = []
-    for n, (external_id, shopper, lines) in enumerate(baskets):
+    for days_ago, (external_id, shopper, lines) in zip((30, 2, 1), baskets, strict=True):
         items = [{"sku": s, "category": c, "quantity": q, "unit_price_minor": p} for s, c, q, p in lines]
         outcome = record_purchase(
             session,
@@ -181,7 +228,7 @@ def _demo_purchases(session, *, store_id: str, member, actor) -> list[dict]:
             terminal_id=None,
             external_id=external_id,
             member_ref={"member_id": shopper.id} if shopper else None,
-            occurred_at=utcnow() - timedelta(days=3 - n),
+            occurred_at=utcnow() - timedelta(days=days_ago),
             currency="EUR",
             total_minor=sum(item["quantity"] * item["unit_price_minor"] for item in items),
             items=items,

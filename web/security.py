@@ -194,15 +194,22 @@ def throttle_sign_in(account: Callable[[], str | None], *, failed: Callable[[Any
     """Limit a sign-in form's POSTs: ``PER_ADDRESS`` from one address, ``PER_ACCOUNT`` failures on one account.
 
     ``account()`` names the account the request tries (``loyalty.logins``'s
-    ``account_key``), or None; ``failed(response)`` tells a failed attempt.
+    ``account_key``), or None when it names none (only the address is limited
+    then); ``failed(response)`` tells a failed attempt.
     Over either limit the request is refused with 429 before the view runs.
     """
 
     def account_key() -> str:
-        return f"account:{account() or 'none'}"
+        return f"account:{account()}"
 
     def decorate(view: Callable) -> Callable:
-        limited = limiter.limit(PER_ACCOUNT, key_func=account_key, methods=["POST"], deduct_when=failed)(view)
+        limited = limiter.limit(
+            PER_ACCOUNT,
+            key_func=account_key,
+            methods=["POST"],
+            deduct_when=failed,
+            exempt_when=lambda: account() is None,
+        )(view)
         return limiter.limit(PER_ADDRESS, methods=["POST"], scope="sign-in")(limited)
 
     return decorate

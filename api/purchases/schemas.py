@@ -4,6 +4,7 @@ from api.common import PageArgs, Schema, StrictInteger, Timestamp, page_schema
 from api.members.schemas import BalanceSchema, BreakdownLineSchema
 from api.rules.schemas import plausible_instant
 from api.tiers.schemas import TierStandingSchema
+from loyalty.text import has_control_characters
 from rules import SkipReason
 
 LARGEST_AMOUNT = 10**12  # minor units; far beyond any basket, small enough for exact sums
@@ -14,7 +15,7 @@ IDENTIFIERS = ("card_number", "member_id", "phone", "email")
 
 def printable(value: str) -> None:
     """No control characters (a NUL cannot even be stored) and no lone surrogates."""
-    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if has_control_characters(value):
         raise ValidationError("Contains control characters.")
 
 

@@ -74,7 +74,7 @@ def _receipt_response(outcome, status: int) -> Response:
 @blp.route("")
 class PurchasesView(MethodView):
     @requires(Role.ADMIN, Role.MERCHANT, Role.TERMINAL)
-    @blp.arguments(PurchaseSchema)
+    @blp.arguments(PurchaseSchema())  # an instance: built once, not on every request
     @blp.response(201, PurchaseReceiptSchema)
     @blp.alt_response(200, schema=PurchaseReceiptSchema, description="A replay: the same external_id and body again.")
     def post(self, data):

@@ -90,6 +90,13 @@ class UseSchema(Schema):
         metadata={"description": "The redemption's code, as shown or scanned; case, spaces and dashes do not matter."},
     )
     store_id = _id(metadata={"description": "Where it is used, for merchant and admin keys; a terminal's is its own."})
+    use_key = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": "The till's own key for this use. Sent again after a lost answer, it gets the same "
+            "200 answer with `Idempotent-Replayed: true` instead of 409 `already_used`."
+        },
+    )
 
 
 class MemberRedemptionArgs(PageArgs):

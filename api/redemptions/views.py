@@ -100,13 +100,19 @@ class RedemptionUseView(MethodView):
 
         A merchant's reward is usable only at that merchant's stores; an operator reward at any. A second use is
         409 `already_used`; a cancelled code 409 `redemption_cancelled`, an expired one 409 `redemption_expired`.
+        A till that lost the answer sends the same `use_key` again and gets the first answer's 200 with
+        `Idempotent-Replayed: true`.
         """
-        redemption = redemptions.use_redemption(
-            db.session, code=data["code"], store_id=data.get("store_id"), actor=current_actor()
+        redemption, replayed = redemptions.use_redemption(
+            db.session,
+            code=data["code"],
+            store_id=data.get("store_id"),
+            use_key=data.get("use_key"),
+            actor=current_actor(),
         )
         body = redemption_body(redemption)
         db.session.commit()
-        return body
+        return (body, 200, {"Idempotent-Replayed": "true"}) if replayed else body
 
 
 @blp.route("/redemptions/<redemption_id>")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor, Role
@@ -25,6 +25,7 @@ from loyalty.settlement.funding import PREPAID_COLUMNS, Prepaid, prepaid_from_ro
 from loyalty.settlement.models import MerchantFunding
 from loyalty.text import usable_id
 from loyalty.tiers.models import Tier
+from loyalty.webhooks.models import WebhookSubscription
 from rules import FactError, Line, RuleSet, SkipReason, member_facts, purchase_facts
 
 # The member facts of an anonymous purchase: nothing is known of the shopper, so no
@@ -83,38 +84,44 @@ class Setting:
     ruleset: RuleSet
     has_tiers: bool  # whether the program has a tier ladder at all
     funding: Prepaid | None = None  # the merchant's prepaid points, when it has prepaid funding
+    has_webhooks: bool = False  # whether the store's merchant subscribes to any partner webhook
+
+
+# Built once: every purchase and quote runs it.
+_SETTING = (
+    select(
+        Store,
+        Program,
+        RulesetState.version,
+        RulesetState.token,
+        exists(select(Tier.code)),
+        exists(
+            select(WebhookSubscription.id).where(
+                WebhookSubscription.merchant_id == Store.merchant_id, WebhookSubscription.deleted_at.is_(None)
+            )
+        ),
+        *PREPAID_COLUMNS,
+    )
+    .select_from(Store)
+    .outerjoin(Program, Program.id == PROGRAM_ID)
+    .outerjoin(RulesetState, RulesetState.id == RULESET_STATE_ID)
+    .outerjoin(MerchantFunding, MerchantFunding.merchant_id == Store.merchant_id)
+    .where(Store.id == bindparam("store_id"))
+)
 
 
 def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) -> Setting:
-    """The store of a purchase (as ``resolve_store``), the program, the active rules and whether tiers exist, at once.
+    """The store of a purchase (as ``resolve_store``), the program, the active rules and what else applies, at once.
 
     Every purchase and quote needs all three; they are fetched together because a
     round trip to the database costs more than the rows themselves. The store's
     merchant's prepaid funding comes in the same statement.
     """
     store_id = _named_store_id(store_id, actor)
-    row = (
-        session.execute(
-            select(
-                Store,
-                Program,
-                RulesetState.version,
-                RulesetState.token,
-                exists(select(Tier.code)),
-                *PREPAID_COLUMNS,
-            )
-            .select_from(Store)
-            .outerjoin(Program, Program.id == PROGRAM_ID)
-            .outerjoin(RulesetState, RulesetState.id == RULESET_STATE_ID)
-            .outerjoin(MerchantFunding, MerchantFunding.merchant_id == Store.merchant_id)
-            .where(Store.id == store_id)
-        ).first()
-        if usable_id(store_id)
-        else None
-    )
+    row = session.execute(_SETTING, {"store_id": store_id}).first() if usable_id(store_id) else None
     if row is None:
         raise NotFound("No such store.")
-    store, program, version, token, has_tiers, *funding = row
+    store, program, version, token, has_tiers, has_webhooks, *funding = row
     # The same visibility as get_store, on the row just read.
     store = get_store(session, store.id, actor=actor)
     state = (version, token) if token is not None else (0, NEVER_CHANGED)
@@ -124,6 +131,7 @@ def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) ->
         ruleset=active_ruleset(session, state=state),
         has_tiers=bool(has_tiers),
         funding=prepaid_from_row(store.merchant_id, funding),
+        has_webhooks=bool(has_webhooks),
     )
 
 

@@ -82,16 +82,19 @@ def pending_points(session: Session, member: Member, now: datetime | None = None
     now = now or utcnow()
     if member.pending_until is None or member.pending_until <= now:
         return 0  # the common case needs no query
-    # PostgreSQL sums BIGINT as NUMERIC: back to int.
-    return int(
-        session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.lot_remaining), 0)).where(
-                LedgerEntry.member_id == member.id,
-                LedgerEntry.lot_remaining > 0,
-                LedgerEntry.available_at > now,
+    # Lots are flushed as they change (add_points, take_points), so nothing the sum reads waits in the
+    # session; not flushing here keeps the member's own pending changes for one UPDATE at the end.
+    with session.no_autoflush:
+        # PostgreSQL sums BIGINT as NUMERIC: back to int.
+        return int(
+            session.scalar(
+                select(func.coalesce(func.sum(LedgerEntry.lot_remaining), 0)).where(
+                    LedgerEntry.member_id == member.id,
+                    LedgerEntry.lot_remaining > 0,
+                    LedgerEntry.available_at > now,
+                )
             )
         )
-    )
 
 
 def balance(session: Session, member: Member, now: datetime | None = None) -> Balance:

@@ -190,6 +190,16 @@ def issue_code(
     return token, code
 
 
+def last_issued_at(session: Session, *, purpose: str, subject_id: str) -> datetime | None:
+    """When the latest secret for that purpose was sent to someone (to space out messages), or None."""
+    return session.scalar(
+        select(LoginToken.created_at)
+        .where(LoginToken.subject_id == subject_id, LoginToken.purpose == purpose)
+        .order_by(LoginToken.id.desc())
+        .limit(1)
+    )
+
+
 def spend_code(session: Session, *, purpose: str, subject_id: str, code: str) -> LoginToken:
     """Spend the latest code sent to someone, once.
 

@@ -20,6 +20,7 @@ from loyalty.notifications.services import forget_recipient, queue_notification
 from loyalty.pagination import Page, paginate
 from loyalty.program.services import get_program
 from loyalty.tiers.services import entry_tier_code
+from loyalty.webhooks import events as webhook_events
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
@@ -139,6 +140,7 @@ def enrol_member(
         merchant_id=actor.merchant_id,
         data={"store_id": actor.store_id, "referred_by": referrer_id},
     )
+    webhook_events.member_enrolled(session, member)
     queue_notification(
         session,
         member_id=member.id,

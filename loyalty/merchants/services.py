@@ -275,6 +275,11 @@ def update_merchant(session: Session, *, merchant_id: str, changes: dict[str, An
     return merchant
 
 
+def merchant_is_active(session: Session, merchant_id: str) -> bool:
+    """Whether the merchant exists and is not suspended."""
+    return session.scalar(select(Merchant.status).where(Merchant.id == merchant_id)) == "active"
+
+
 # ---- stores ----------------------------------------------------------------------------------
 
 

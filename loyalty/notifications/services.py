@@ -37,6 +37,17 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Hello {name}, your qualifying points ({points}) stayed below the {required} that {old_tier} needs, "
         "so your {old_tier} status has ended. Every point you earn at our partners counts towards earning it back.",
     ),
+    # The portal's one-time secrets (loyalty.accounts): never in the subject, which the log backend writes.
+    "portal_code": (
+        "Your {program} code",
+        "Hello {name}, your code is {code}. Type it in the portal within {minutes} minutes. "
+        "If you did not ask for it, ignore this message.",
+    ),
+    "password_reset": (
+        "Choose a new {program} password",
+        "Hello {name}, open {link} within {minutes} minutes to choose a new password. "
+        "If you did not ask for it, ignore this message: your password stays as it is.",
+    ),
     "points_expiring": (
         "{points} of your points expire soon",
         "Hello {name}, {points} of your {program} points expire {when}. Spend them at any partner before then.",
@@ -53,6 +64,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "When they run out, its own earning offers stop. Top up with the program operator.",
     ),
 }
+
+ONE_TIME_SECRETS = frozenset({"portal_code", "password_reset"})
 
 
 def queue_notification(
@@ -119,6 +132,8 @@ def deliver_notification(session: Session, *, notification_id: str) -> None:
         body=body.format(**notification.data),
     )
     notification.status = "sent"
+    if notification.template in ONE_TIME_SECRETS:
+        notification.data = {}  # a code or link is of no use to keep once delivered
     notification.backend = backend.name
     notification.sent_at = utcnow()
 

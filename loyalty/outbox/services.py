@@ -149,11 +149,17 @@ def run_message(session: Session, message_id: str) -> bool:
 
 @event.listens_for(Session, "after_commit")
 def _relay_after_commit(session: Session) -> None:
+    # SQLAlchemy also calls this when a savepoint (begin_nested) is released: the
+    # transaction goes on then, and may still roll back; only its real end relays.
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING_KEY, None)
     if pending:
         relay(pending)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_after_rollback(session: Session, previous_transaction) -> None:
+    # A savepoint rolled back leaves the transaction, and what it recorded before, going on.
+    if not session.in_transaction():
+        session.info.pop(_PENDING_KEY, None)

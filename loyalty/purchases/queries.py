@@ -215,3 +215,10 @@ def members_reached(
     items = [MemberReached(r[0], int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows[:limit]]
     next_cursor = encode_cursor(items[-1].member_id) if len(rows) > limit and items else None
     return int(count or 0), Page(items=items, next_cursor=next_cursor)
+
+
+def purchase_id_for_external_id(session: Session, *, merchant_id: str, external_id: str) -> str | None:
+    """The id of the merchant's purchase with that till ``external_id``, or None."""
+    return session.scalar(
+        select(Purchase.id).where(Purchase.merchant_id == merchant_id, Purchase.external_id == external_id)
+    )

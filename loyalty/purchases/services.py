@@ -40,6 +40,7 @@ from loyalty.program.services import get_program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
 from loyalty.tiers import services as tiers
 from loyalty.units import floor_div
+from loyalty.webhooks import events as webhook_events
 from rules import RuleSet
 
 # Receipts print the code for a purchase made without the card; it is typed
@@ -120,13 +121,19 @@ def _claim_external_id(session: Session, values: dict[str, Any]) -> bool:
     blocks on the unique index until the first transaction ends, then inserts
     nothing and finds the committed purchase.
     """
-    statement = (
-        upsert_insert(session, Purchase.__table__)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["merchant_id", "external_id"])
-        .returning(Purchase.__table__.c.id)
-    )
-    return session.execute(statement).first() is not None
+    dialect = session.get_bind().dialect.name
+    statement = _CLAIM_STATEMENTS.get(dialect)
+    if statement is None:
+        # Built once per database kind; the values come as parameters.
+        statement = _CLAIM_STATEMENTS[dialect] = (
+            upsert_insert(session, Purchase.__table__)
+            .on_conflict_do_nothing(index_elements=["merchant_id", "external_id"])
+            .returning(Purchase.__table__.c.id)
+        )
+    return session.execute(statement, values).first() is not None
+
+
+_CLAIM_STATEMENTS: dict[str, Any] = {}
 
 
 def record_purchase(
@@ -256,11 +263,13 @@ def record_purchase(
             actor=actor,
             now=now,
         )
+        if setting.has_webhooks:  # known from the setting's read: no query for merchants without subscriptions
+            webhook_events.points_earned(session, purchase, member_id=member.id, kind="earn", points=decision.points)
         now_balance = ledger.Balance.after(member, entry) if entry else ledger.balance(session, member, now)
         receipt["balance"] = now_balance.as_dict()
         # The purchase that qualifies a member for a higher tier raises them at once.
         if setting.has_tiers:
-            standing = tiers.apply_tier_rise(session, member, now=now, actor=actor)
+            standing = tiers.apply_tier_rise(session, member, now=now, actor=actor, purchase=purchase)
             receipt["tier"] = standing.as_dict() if standing else None
     else:
         purchase.claim_code = _new_claim_code()
@@ -400,6 +409,7 @@ def return_purchase(
                 ),
                 now=now,
             )
+            webhook_events.points_returned(session, purchase, record, points=points)
         receipt["balance"] = ledger.balance(session, member, now).as_dict()
     outcome = _store_receipt(record, receipt)
     session.flush()
@@ -446,7 +456,8 @@ def claim_purchase(session: Session, *, member_id: str, claim_code: str, actor: 
         actor=actor,
         now=now,
     )
-    standing = tiers.apply_tier_rise(session, member, now=now, actor=actor)
+    webhook_events.points_earned(session, purchase, member_id=member.id, kind="claim", points=points)
+    standing = tiers.apply_tier_rise(session, member, now=now, actor=actor, purchase=purchase)
     session.flush()
     return {
         "purchase_id": purchase.id,

@@ -73,6 +73,7 @@ class Redemption(Base):
     used_at: Mapped[datetime | None]
     used_merchant_id: Mapped[str | None] = mapped_column(String(40))
     used_store_id: Mapped[str | None] = mapped_column(String(40))
+    used_key: Mapped[str | None] = mapped_column(String(100))  # the till's key for its use, so a retry replays
     cancelled_at: Mapped[datetime | None]
     receipt: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

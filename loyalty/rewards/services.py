@@ -42,7 +42,7 @@ from loyalty.idempotency import Outcome, receipt_text
 from loyalty.idempotency import request_hash as request_hash
 from loyalty.ledger import services as ledger
 from loyalty.members.services import ACTIVE as MEMBER_ACTIVE
-from loyalty.merchants.services import get_store
+from loyalty.merchants.services import get_store, merchant_is_active
 from loyalty.program.services import get_program
 from loyalty.rewards.catalog import ACTIVE as ACTIVE
 from loyalty.rewards.catalog import ARCHIVED as ARCHIVED
@@ -60,6 +60,7 @@ from loyalty.rewards.queries import list_member_redemptions as list_member_redem
 from loyalty.text import has_control_characters, usable_id
 from loyalty.tiers import services as tiers
 from loyalty.units import floor_div
+from loyalty.webhooks import events as webhook_events
 
 REWARD, PAYMENT = "reward", "payment"
 KINDS = (REWARD, PAYMENT)
@@ -205,6 +206,11 @@ def redeem_reward(
     now = utcnow()
     reward = get_reward(session, reward_id, actor=actor)
     check_available(reward, now)
+    if reward.merchant_id is not None and not merchant_is_active(session, reward.merchant_id):
+        raise RewardUnavailable(
+            "The partner offering this reward is suspended; its rewards return when it is reactivated.",
+            errors={"reward_id": ["The partner is suspended."]},
+        )
     ranks = {tier.code: tier.rank for tier in tiers.list_tiers(session)} if reward.min_tier else {}
     if not meets_min_tier(reward, member.tier_code, ranks):
         raise RewardUnavailable(
@@ -261,7 +267,9 @@ def redeem_reward(
         "points": redemption.points,
         "expires_at": isoformat_z(redemption.expires_at),
     }
-    return _record(session, member, redemption, receipt, actor=actor, note=reward.name, now=now)
+    outcome = _record(session, member, redemption, receipt, actor=actor, note=reward.name, now=now)
+    webhook_events.reward_issued(session, redemption, reward)
+    return outcome
 
 
 def payment_value(session: Session, points: int) -> tuple[int, str]:
@@ -382,11 +390,15 @@ def cancel_redemption(session: Session, *, redemption_id: str, actor: Actor) -> 
     return redemption, ledger.balance(session, member, now)
 
 
-def use_redemption(session: Session, *, code: str, actor: Actor, store_id: str | None = None) -> Redemption:
+def use_redemption(
+    session: Session, *, code: str, actor: Actor, store_id: str | None = None, use_key: str | None = None
+) -> tuple[Redemption, bool]:
     """Mark a reward's code used, once, at a store of the merchant whose reward it is (any for the operator's).
 
-    An unknown code, or another merchant's reward, is not found; ``AlreadyUsed``,
-    ``RedemptionCancelled`` or ``RedemptionExpired`` otherwise.
+    Returns the redemption and whether this was a replay: a till that lost the
+    answer and sends the same ``use_key`` again is told it succeeded, while any
+    other second use is ``AlreadyUsed``. An unknown code, or another merchant's
+    reward, is not found; ``RedemptionCancelled`` or ``RedemptionExpired`` otherwise.
     """
     redemption = None
     if isinstance(code, str) and 0 < len(code) <= 64 and not has_control_characters(code):
@@ -404,6 +416,8 @@ def use_redemption(session: Session, *, code: str, actor: Actor, store_id: str |
         raise NotFound("No redemption has that code here.", errors={"code": ["Unknown code."]})
     now = utcnow()
     if redemption.status == USED:
+        if use_key is not None and redemption.used_key == use_key and redemption.used_merchant_id == merchant_id:
+            return redemption, True
         raise AlreadyUsed(f"This code was already used, at {isoformat_z(redemption.used_at)}.")
     if redemption.status == CANCELLED:
         raise RedemptionCancelled("This redemption was cancelled; its code cannot be used.")
@@ -413,5 +427,7 @@ def use_redemption(session: Session, *, code: str, actor: Actor, store_id: str |
     redemption.used_at = now
     redemption.used_merchant_id = merchant_id
     redemption.used_store_id = store_id
+    redemption.used_key = use_key
     session.flush()
-    return redemption
+    webhook_events.reward_used(session, redemption, reward)
+    return redemption, False

@@ -42,6 +42,7 @@ from loyalty.members.services import ACTIVE
 from loyalty.notifications.services import queue_notifications
 from loyalty.program.services import get_program
 from loyalty.tiers.services import QUALIFYING_KINDS, list_tiers, reached_tier, tier_below, window_start
+from loyalty.webhooks import events as webhook_events
 
 BATCH_SIZE = 1000
 
@@ -89,7 +90,15 @@ def review_batch(
     if not tiers:
         return counts, None  # nothing to review (removing the tiers let every member go)
     members = session.execute(
-        select(Member.id, Member.tier_code, Member.tier_grace_until, Member.name, Member.email, Member.phone)
+        select(
+            Member.id,
+            Member.tier_code,
+            Member.tier_grace_until,
+            Member.name,
+            Member.email,
+            Member.phone,
+            Member.enrolled_by_merchant_id,
+        )
         .where(Member.status == ACTIVE, Member.id > after)
         .order_by(Member.id)
         .limit(limit)
@@ -107,6 +116,7 @@ def review_batch(
     changes: list[dict[str, Any]] = []
     notices: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    tier_events: list[tuple[str, list[str | None], dict[str, Any]]] = []
 
     def change(member, *, tier_code: str | None, at_risk: bool = False) -> None:
         changes.append(
@@ -132,6 +142,17 @@ def review_batch(
     def audit(member, action: str, to: str | None, points: int) -> None:
         data = {"from": member.tier_code, "to": to, "qualifying_points": points, "review_at": isoformat_z(now)}
         events.append({"action": action, "object_type": "member", "object_id": member.id, "data": data})
+        tier_events.append(
+            webhook_events.tier_change(
+                member.id,
+                enrolled_by=member.enrolled_by_merchant_id,
+                old=member.tier_code,
+                new=to,
+                direction="up" if action == "member.tier_rise" else "down",
+                qualifying_points=points,
+                cause="review",
+            )
+        )
 
     for member in members:
         points = points_of.get(member.id, 0)
@@ -180,4 +201,5 @@ def review_batch(
         queue_notifications(session, notices)
     if events:
         record_events(session, actor=SYSTEM, events=events)
+    webhook_events.tiers_changed(session, tier_events)
     return counts, members[-1].id

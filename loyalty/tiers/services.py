@@ -37,6 +37,7 @@ from loyalty.program.services import get_program
 from loyalty.queue import get_queue
 from loyalty.tiers.models import Tier
 from loyalty.tiers.validation import check_tiers
+from loyalty.webhooks import events as webhook_events
 
 # Entries that count towards qualifying points: points earned, and points returned.
 QUALIFYING_KINDS = ("earn", "claim", "return")
@@ -256,13 +257,13 @@ def standing(session: Session, member: Member, *, now: datetime | None = None) -
 
 
 def apply_tier_rise(
-    session: Session, member: Member, *, now: datetime | None = None, actor: Actor = SYSTEM
+    session: Session, member: Member, *, now: datetime | None = None, actor: Actor = SYSTEM, purchase: Any = None
 ) -> TierStanding | None:
     """Raise a locked member at once to the highest tier their qualifying points reach; never lower.
 
-    Called after points are added (a purchase, a claim), under the member's
-    lock. A member short of their tier who qualifies again is no longer at
-    risk. Returns the member's standing after it (None without tiers).
+    Called after points are added (a purchase, a claim: ``purchase``), under the
+    member's lock. A member short of their tier who qualifies again is no longer
+    at risk. Returns the member's standing after it (None without tiers).
     """
     tiers, points = tiers_and_points(session, member.id, now=now)
     if not tiers:
@@ -277,6 +278,22 @@ def apply_tier_rise(
             object_type="member",
             object_id=member.id,
             data={"from": member.tier_code, "to": reached.code, "qualifying_points": points},
+        )
+        webhook_events.tiers_changed(
+            session,
+            [
+                webhook_events.tier_change(
+                    member.id,
+                    enrolled_by=member.enrolled_by_merchant_id,
+                    old=member.tier_code,
+                    new=reached.code,
+                    direction="up",
+                    qualifying_points=points,
+                    cause="claim" if purchase is not None and purchase.claimed_at else "purchase",
+                    merchant_id=purchase.merchant_id if purchase is not None else None,
+                    purchase_id=purchase.id if purchase is not None else None,
+                )
+            ],
         )
         member.tier_code = reached.code
         member.tier_at_risk_since = None

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -237,9 +238,14 @@ class TillClient:
         body = {"member_id": member_id, "points": points, "idempotency_key": idempotency_key}
         return Payment.from_json(self._call("POST", "/redemptions", body, retries=2).body)
 
-    def use_reward_code(self, code: str) -> Redemption:
-        """Mark a reward's code used (case, spaces and dashes do not matter); ``AlreadyUsed`` the second time."""
-        return Redemption.from_json(self._call("POST", "/redemptions/use", {"code": code}).body)
+    def use_reward_code(self, code: str, *, use_key: str | None = None) -> Redemption:
+        """Mark a reward's code used (case, spaces and dashes do not matter); ``AlreadyUsed`` the second time.
+
+        The use carries a key of its own (``use_key``, new by default), so when an answer is lost the
+        request is sent again and the service replays its first answer instead of ``AlreadyUsed``.
+        """
+        body = {"code": code, "use_key": use_key or uuid.uuid4().hex}
+        return Redemption.from_json(self._call("POST", "/redemptions/use", body, retries=2).body)
 
     # -- through the queue ----------------------------------------------------
 

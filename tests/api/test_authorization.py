@@ -14,12 +14,16 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from loyalty.actors import cli_actor
 from loyalty.audit.models import AuditEvent
+from loyalty.connectors.models import Connector, ConnectorSecret
+from loyalty.connectors.services import create_connector
 from loyalty.earning.models import RuleVersion
 from loyalty.ledger.models import LedgerEntry
 from loyalty.merchants.models import Merchant, Store, Terminal, TerminalSecret
 from loyalty.purchases.models import PurchaseReturn
 from loyalty.rewards.models import Redemption, Reward
+from loyalty.webhooks.models import WebhookDelivery, WebhookSubscription
 from tests.factories import bearer, make_key
 from tests.factories_members import make_member
 from tests.factories_merchants import make_application, make_store, make_terminal, make_till, signed_headers
@@ -48,7 +52,20 @@ BODIES = {
     ("patch", "/api/v1/rewards/{reward_id}"): {"name": "Renamed"},
     ("post", "/api/v1/redemptions"): {"member_id": "mbr_01MATRIX", "points": 100, "idempotency_key": "M-1"},
     ("post", "/api/v1/redemptions/use"): {"code": "AAAA-AAAA-AAAA"},
+    ("post", "/api/v1/merchants/{merchant_id}/webhooks"): {
+        "url": "https://partner.example.com/hooks",
+        "events": ["points.earned"],
+    },
+    ("post", "/api/v1/webhooks/{webhook_id}/rotate-secret"): {"grace_hours": 1},
+    ("post", "/api/v1/merchants/{merchant_id}/connectors"): {"vendor": "odoo", "name": "Intruder"},
+    ("patch", "/api/v1/connectors/{connector_id}"): {"name": "Renamed"},
+    ("post", "/api/v1/connectors/{connector_id}/rotate-secret"): {},
 }
+VENDOR_SIGNED = [
+    ("post", "/api/v1/pos-webhooks/odoo/{connector_id}"),
+    ("post", "/api/v1/pos-webhooks/shopify/{connector_id}"),
+    ("post", "/api/v1/pos-webhooks/square/{connector_id}"),
+]
 
 
 def operations(client):
@@ -100,15 +117,23 @@ def fill(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), "x_unknown"), path)
 
 
+def is_vendor_signed(operation) -> bool:
+    """A vendor's webhook: signed with the vendor's scheme instead of carrying a key."""
+    return bool(operation.get("security")) and not any("bearerAuth" in option for option in operation["security"])
+
+
 def is_public(operation) -> bool:
     """No security requirement, or an optional one (``{}`` among the alternatives)."""
     return not operation.get("security") or {} in operation["security"]
 
 
 def test_every_operation_needs_a_key_except_the_public_ones(client, world):
-    public = []
+    public, signed = [], []
     for method, path, operation in operations(client):
         response = call(client, method, fill(path, world["ids"]), body=BODIES.get((method, path), {}))
+        if is_vendor_signed(operation):
+            signed.append((method, path))
+            continue
         if is_public(operation):
             public.append((method, path))
             assert response.status_code != 401, (method, path, response.json)
@@ -121,13 +146,33 @@ def test_every_operation_needs_a_key_except_the_public_ones(client, world):
         ("get", "/api/v1/tiers"),
         ("post", "/api/v1/merchants/applications"),
     ]
+    assert sorted(signed) == VENDOR_SIGNED
+
+
+@pytest.mark.parametrize("vendor", ["shopify", "square", "odoo"])
+def test_a_vendor_webhook_without_the_vendors_signature_is_unauthenticated_whatever_key_it_carries(
+    client, db_session, world, vendor
+):
+    connector, _secret = create_connector(
+        db_session,
+        merchant_id=world["merchant_a"].id,
+        vendor=vendor,
+        name="Matrix",
+        signing_secret=None if vendor == "odoo" else "vendor-secret-1",
+        actor=cli_actor(),
+    )
+    db_session.commit()
+    for key in (None, world["keys"]["admin"]):
+        response = call(client, "post", f"/api/v1/pos-webhooks/{vendor}/{connector.id}", key=key, body={})
+        assert response.status_code == 401, response.json
+        assert response.json["reason"] == "bad_signature"
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_a_role_outside_an_operations_roles_is_forbidden(client, world, role):
     checked = 0
     for method, path, operation in operations(client):
-        if not operation.get("security") or role in operation["x-roles"]:
+        if not operation.get("security") or is_vendor_signed(operation) or role in operation["x-roles"]:
             continue
         secret = world["signing_secret"] if role == "terminal" else None
         response = call(
@@ -146,7 +191,7 @@ def test_a_role_outside_an_operations_roles_is_forbidden(client, world, role):
 
 def test_admin_may_call_every_operation(client, world):
     for _method, _path, operation in operations(client):
-        assert not operation.get("security") or "admin" in operation["x-roles"]
+        assert not operation.get("security") or is_vendor_signed(operation) or "admin" in operation["x-roles"]
 
 
 MERCHANT_OWNED = (
@@ -159,6 +204,9 @@ MERCHANT_OWNED = (
     "reward_id",
     "redemption_id",
     "statement_id",
+    "webhook_id",
+    "delivery_id",
+    "connector_id",
 )
 
 
@@ -195,6 +243,10 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
             db_session.scalar(select(func.count()).select_from(LedgerEntry)),
             db_session.scalar(select(func.count()).select_from(RuleVersion)),
             db_session.scalar(select(func.count()).select_from(Redemption)),
+            [(w.id, w.deleted_at, w.secret_encrypted) for w in db_session.scalars(select(WebhookSubscription))],
+            db_session.scalar(select(func.count()).select_from(WebhookDelivery)),
+            [(c.name, c.status, c.locations) for c in db_session.scalars(select(Connector).order_by(Connector.id))],
+            db_session.scalar(select(func.count()).select_from(ConnectorSecret)),
             [(r.name, r.status, r.issued) for r in db_session.scalars(select(Reward).order_by(Reward.id))],
         )
 
@@ -214,13 +266,27 @@ def test_another_merchants_objects_are_not_found_and_stay_unchanged(client, db_s
     )
     assert rule.status_code == 201, rule.json
     ids["rule_id"] = rule.json["id"]
+    webhook = client.post(
+        f"/api/v1/merchants/{ids['merchant_id']}/webhooks",
+        json={"url": "https://partner.example.com/hooks", "events": ["points.earned"]},
+        headers=bearer(owner_key),
+    )
+    assert webhook.status_code == 201, webhook.json
+    ids["webhook_id"] = webhook.json["id"]
     ids["purchase_id"] = buy(db_session, store, member=make_member(db_session)).receipt["id"]
+    ids["delivery_id"] = db_session.scalar(select(WebhookDelivery.id))
+    assert ids["delivery_id"] is not None
     reward = make_reward(db_session, points_cost=10, merchant_id=ids["merchant_id"])
     ids["reward_id"] = reward.id
     member = make_member(db_session)
     give_points(db_session, member, 10)
     ids["redemption_id"] = redeem(db_session, member, reward).receipt["id"]
     ids["statement_id"] = close_this_month(db_session, ids["merchant_id"]).id
+    connector, _secret = create_connector(
+        db_session, merchant_id=ids["merchant_id"], vendor="odoo", name="A's Odoo", actor=cli_actor()
+    )
+    db_session.commit()
+    ids["connector_id"] = connector.id
 
     before = state()
     checked = []

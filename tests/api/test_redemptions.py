@@ -65,8 +65,8 @@ def redeem(till, member, reward, key: str = "K-1", **extra):
     return till["send"]("POST", "/api/v1/redemptions", body)
 
 
-def use(till, code: str):
-    return till["send"]("POST", "/api/v1/redemptions/use", {"code": code})
+def use(till, code: str, **extra):
+    return till["send"]("POST", "/api/v1/redemptions/use", {"code": code} | extra)
 
 
 # ---- rewards ---------------------------------------------------------------------------------
@@ -248,6 +248,24 @@ def test_a_till_uses_a_code_once(client, db_session, till):
     assert unknown.status_code == 404
     # The points stay spent.
     assert balance(client, till, member)["available"] == 0
+
+
+def test_a_till_that_lost_the_answer_sends_its_use_key_again_and_gets_the_same_answer(client, db_session, till):
+    member = member_with(db_session, 100)
+    issued = redeem(till, member, make_reward(db_session, points_cost=100)).json
+    first = use(till, issued["code"], use_key="U-1")
+    assert first.status_code == 200 and "Idempotent-Replayed" not in first.headers
+    retried = use(till, issued["code"], use_key="U-1")
+    assert retried.status_code == 200 and retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json == first.json
+    # Any other second use is still refused: another key, no key, another merchant's till.
+    assert use(till, issued["code"], use_key="U-2").json["reason"] == "already_used"
+    assert use(till, issued["code"]).json["reason"] == "already_used"
+    _merchant, _store, elsewhere = another_till(client, db_session)
+    assert elsewhere("POST", "/api/v1/redemptions/use", {"code": issued["code"], "use_key": "U-1"}).status_code == 409
+    stored = db_session.scalar(select(Redemption).where(Redemption.id == issued["id"]))
+    db_session.refresh(stored)
+    assert stored.used_key == "U-1" and stored.used_at.isoformat()[:19] == first.json["used_at"][:19]
 
 
 def test_a_merchants_reward_is_used_only_at_its_stores_an_operator_reward_anywhere(client, db_session, till):
@@ -454,3 +472,32 @@ def test_a_reward_for_a_tier_is_for_that_tier_and_the_ones_above(client, db_sess
         db_session.commit()
         outcomes[tier] = redeem(till, member, reward, key=f"tier-{tier}").status_code
     assert outcomes == {"silver": 422, "gold": 201, "platinum": 201}
+
+
+def test_a_suspended_partners_reward_cannot_be_redeemed_and_nothing_changes(client, db_session, till):
+    member = member_with(db_session, 100)
+    other_merchant, store, _send = another_till(client, db_session)
+    offered = make_reward(db_session, points_cost=10, merchant_id=other_merchant.id)
+    suspended = client.patch(
+        f"/api/v1/merchants/{other_merchant.id}", json={"status": "suspended"}, headers=till["admin"]
+    )
+    assert suspended.status_code == 200, suspended.json
+    refused = client.post(
+        "/api/v1/redemptions",
+        json={"member_id": member.id, "reward_id": offered.id, "idempotency_key": "S-1", "store_id": store.id},
+        headers=till["admin"],
+    )
+    assert refused.status_code == 422 and refused.json["reason"] == "reward_unavailable"
+    assert "suspended" in refused.json["message"]
+    assert balance(client, till, member)["available"] == 100
+    assert count(db_session, Redemption) == 0
+    reactivated = client.patch(
+        f"/api/v1/merchants/{other_merchant.id}", json={"status": "active"}, headers=till["admin"]
+    )
+    assert reactivated.status_code == 200
+    again = client.post(
+        "/api/v1/redemptions",
+        json={"member_id": member.id, "reward_id": offered.id, "idempotency_key": "S-2", "store_id": store.id},
+        headers=till["admin"],
+    )
+    assert again.status_code == 201, again.json

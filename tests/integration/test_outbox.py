@@ -104,3 +104,25 @@ def test_an_unknown_task_is_refused_when_recorded(db_session):
         outbox.add_task(db_session, not_a_task)
     with pytest.raises(LookupError):
         outbox.resolve_task("os.system")
+
+
+def test_a_savepoint_released_inside_the_transaction_does_not_enqueue_its_tasks_early(db_session, redis_conn):
+    message = outbox.add_task(db_session, record_ping, label="s")
+    with db_session.begin_nested():
+        record_event(db_session, actor=SYSTEM, action="test.other", object_type="test", object_id="x")
+    assert not Job.exists(f"outbox-{message.id}", connection=redis_conn)
+
+    db_session.commit()
+    assert Job.exists(f"outbox-{message.id}", connection=redis_conn)
+
+
+def test_a_savepoint_rolled_back_keeps_the_tasks_recorded_before_it(db_session, redis_conn, run_jobs):
+    message = outbox.add_task(db_session, record_ping, label="k")
+    with pytest.raises(ValueError), db_session.begin_nested():
+        record_event(db_session, actor=SYSTEM, action="test.other", object_type="test", object_id="y")
+        raise ValueError("the savepoint's work is undone")
+    db_session.commit()
+
+    assert Job.exists(f"outbox-{message.id}", connection=redis_conn)
+    assert run_jobs() == 1
+    assert pings(db_session) == ["k"]

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from pos_plugins.client import Item, ServiceUnavailable, TillClient
+from pos_plugins.client import AlreadyUsed, Item, ServiceUnavailable, TillClient
 from tests.pos.test_durability import SELLER, _kill_after, _run
 from tests.pos.test_queue import _dead_url
 from tests.service import (
@@ -229,6 +229,37 @@ def test_a_sale_whose_answer_is_lost_is_sent_again_and_never_awarded_twice(servi
         assert len(_purchases_of(service, member.id)) == 1
         assert _points(service, member.id) == before
         assert sum(before) == stored["points_awarded"] > 0
+    finally:
+        proxy.close()
+
+
+def test_a_reward_code_whose_answer_is_lost_is_used_once_and_the_till_is_told_it_worked(service, new_till):
+    proxy = LossyProxy(service["service"].port)
+    try:
+        till = new_till("lossy-use", base=proxy.base)
+        member = till.enrol(phone="+351912345679")
+        base, admin = service["service"].base, service["admin"]
+        status, body = call(
+            base,
+            "POST",
+            f"/api/v1/members/{member.id}/adjustments",
+            key=admin,
+            body={"points": 200, "reason": "Gift", "idempotency_key": "ADJ-LOST"},
+        )
+        assert status == 201, body
+        status, reward = call(base, "POST", "/api/v1/rewards", key=admin, body={"name": "Coffee", "points_cost": 100})
+        assert status == 201, reward
+        redemption = till.redeem_reward(member_id=member.id, reward_id=reward["id"], idempotency_key="R-LOST")
+
+        proxy.drop = 1
+        used = till.use_reward_code(redemption.code)
+        assert proxy.dropped == 1  # the first answer never reached the till: it sent the use again
+        assert used.status == "used"
+        status, stored = call(base, "GET", f"/api/v1/redemptions/{redemption.id}", key=admin)
+        assert stored["status"] == "used" and used.id == redemption.id
+        # A new scan of the same code is a second use, and refused.
+        with pytest.raises(AlreadyUsed):
+            till.use_reward_code(redemption.code)
     finally:
         proxy.close()
 

@@ -1,7 +1,7 @@
 """staff console: staff accounts, partner funding, statements
 
-Revision ID: 0012_console
-Revises: 0011_member_portal
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-25 17:08:20.443428
 
 """
@@ -13,8 +13,8 @@ from sqlalchemy import Text  # noqa: F401 (JSONB renders astext_type=Text())
 
 
 # revision identifiers, used by Alembic.
-revision = '0012_console'
-down_revision = '0011_member_portal'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

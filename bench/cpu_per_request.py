@@ -1,0 +1,148 @@
+"""CPU spent per request, in the service's process and in its PostgreSQL backend, whatever else runs.
+
+Throughput on a shared 2-core machine moves with every other process; CPU time
+does not (much). This drives three handlers in-process through their WSGI
+interfaces (no HTTP server, no load generator) against the database
+``bench/accrual_bench.py`` seeded, and prints for each the CPU per request of
+this Python process and of the PostgreSQL backends it used (read from /proc):
+
+- the full purchase path: a signed ``POST /purchases`` with a realistic basket;
+- the framework floor (bench/floor_app.py): one INSERT and one UPDATE in the service's own Flask app;
+- the bare minimum (bench/reference_app.py): the same two statements with psycopg and no framework.
+
+Run ``bench/accrual_bench.py`` first (it leaves its database seeded).
+
+    python bench/cpu_per_request.py [--requests 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/loyalty_bench_accrual"
+APPLICATION = "loyalty_cpu_bench"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def backend_seconds(dsn: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends this benchmark opened."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APPLICATION,))
+        ]
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def measure(label: str, call, count: int, admin_dsn: str) -> tuple[float, float]:
+    for n in range(100):
+        call(-1 - n)  # warm-up: caches, prepared statements, the rule set
+    py0, pg0 = time.process_time(), backend_seconds(admin_dsn)
+    for n in range(count):
+        call(n)
+    py, pg = (time.process_time() - py0) / count * 1000, (backend_seconds(admin_dsn) - pg0) / count * 1000
+    print(f"{label:40s} python {py:6.2f} ms   postgres {pg:5.2f} ms   total {py + pg:6.2f} ms")
+    return py, pg
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    args = parser.parse_args()
+    url = f"{DATABASE}?application_name={APPLICATION}"
+    admin_dsn = "postgresql://postgres@127.0.0.1:5432/loyalty_bench_accrual"
+    os.environ.update(
+        {
+            "DATABASE_URL": url,
+            "REDIS_URL": "redis://127.0.0.1:6379/13",
+            "SECRET_KEY": "bench-secret",
+            "LOG_LEVEL": "WARNING",
+            "REFERENCE_DSN": f"{admin_dsn}?application_name={APPLICATION}",
+        }
+    )
+    from sqlalchemy import select, text
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Response
+
+    from bench import floor_app, reference_app
+    from bench.accrual_bench import CATALOG
+    from loyalty.actors import cli_actor
+    from loyalty.merchants.models import Store
+    from loyalty.merchants.services import add_terminal
+    from web.extensions import db
+
+    app = floor_app.app  # the service's own app, with the floor's extra route
+    with app.app_context():
+        store = db.session.scalar(select(Store).order_by(Store.created_at))
+        _terminal, key, secret = add_terminal(
+            db.session, store_id=store.id, name="CPU bench till", actor=cli_actor("bench")
+        )
+        db.session.commit()
+        cards = list(db.session.scalars(text("SELECT card_number FROM members ORDER BY id LIMIT 50000")))
+    service, reference = Client(app, Response), Client(reference_app.app, Response)
+    rng = random.Random(3)
+    run = time.time_ns()
+
+    def purchase(n: int) -> None:
+        lines = rng.sample(CATALOG, rng.randint(1, 4))
+        items = [{"sku": s, "category": c, "quantity": rng.randint(1, 3), "unit_price_minor": p} for s, c, p in lines]
+        body = json.dumps(
+            {
+                "external_id": f"CPU-{run}-{n}",
+                "member": {"card_number": rng.choice(cards)},
+                "currency": "EUR",
+                "total_minor": sum(i["quantity"] * i["unit_price_minor"] for i in items),
+                "items": items,
+            }
+        )
+        stamp, path = str(int(time.time())), "/api/v1/purchases"
+        digest = hmac.new(secret.encode(), f"{stamp}.POST.{path}.{body}".encode(), hashlib.sha256).hexdigest()
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "X-Loyalty-Timestamp": stamp,
+            "X-Loyalty-Signature": f"v1={digest}",
+        }
+        response = service.post(path, data=body, headers=headers, content_type="application/json")
+        assert response.status_code == 201, response.get_data(as_text=True)
+
+    def simple(client: Client, path: str):
+        def call(n: int) -> None:
+            body = json.dumps({"external_id": f"CPU-{run}-{n}", "total_minor": 1234, "account": abs(n) % 100000 + 1})
+            response = client.post(path, data=body, content_type="application/json")
+            assert response.status_code == 201
+
+        return call
+
+    full = measure("purchases (full path)", purchase, args.requests, admin_dsn)
+    floor = measure("framework floor (Flask app, 2 statements)", simple(service, "/floor"), args.requests, admin_dsn)
+    bare = measure("bare minimum (psycopg, 2 statements)", simple(reference, "/"), args.requests, admin_dsn)
+    total = {name: sum(pair) for name, pair in (("full", full), ("floor", floor), ("bare", bare))}
+    print()
+    print(
+        f"bare / full path CPU:  {total['bare'] / total['full']:.2f}  (what the full path could reach of the bare rate)"
+    )
+    print(f"bare / floor CPU:      {total['bare'] / total['floor']:.2f}  (the stack alone)")
+
+
+if __name__ == "__main__":
+    main()
