@@ -135,7 +135,7 @@ def _when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
-@bp.app_template_filter("points")
+@bp.app_template_filter("console_points")  # "points" is the portal's, in the member's language
 def _points(value) -> str:
     return f"{int(value or 0):,}".replace(",", "\u2009")
 
