@@ -211,7 +211,6 @@ def _demo_purchases(session, *, store_id: str, member, actor) -> list[dict]:
     from datetime import timedelta
 
     from loyalty.db import utcnow
-    from loyalty.earning.ruleset import active_ruleset
     from loyalty.purchases.services import record_purchase
 
     baskets = [
@@ -233,7 +232,6 @@ def _demo_purchases(session, *, store_id: str, member, actor) -> list[dict]:
             total_minor=sum(item["quantity"] * item["unit_price_minor"] for item in items),
             items=items,
             fingerprint=external_id,
-            ruleset=active_ruleset(session),
             actor=actor,
         )
         receipts.append(outcome.receipt)

@@ -18,7 +18,6 @@ from typing import Any, TextIO
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor
-from loyalty.earning.ruleset import active_ruleset
 from loyalty.errors import LoyaltyError, NotFound
 from loyalty.idempotency import Outcome, request_hash
 from loyalty.imports.csvfile import RETURN, FileFormat, Group, read_groups
@@ -137,7 +136,6 @@ def _record(session: Session, group: Group, *, store_id: str, merchant_id: str, 
         total_minor=group.total_minor,
         items=group.items,
         fingerprint=fingerprint,
-        ruleset=active_ruleset(session),
         actor=actor,
     )
 

@@ -23,7 +23,6 @@ from loyalty.actors import SYSTEM
 from loyalty.connectors import services as connectors
 from loyalty.connectors.models import Connector, ConnectorEvent
 from loyalty.db import utcnow
-from loyalty.earning.ruleset import active_ruleset
 from loyalty.errors import (
     CurrencyMismatch,
     IdempotencyConflict,
@@ -102,7 +101,6 @@ def _record_purchase(session: Session, connector: Connector, event: ConnectorEve
                 items=[item.body() for item in purchase.items],
                 # The sale itself, not who bought it: a member found on one event and not on the next is the same sale.
                 fingerprint=request_hash(purchase.body()),
-                ruleset=active_ruleset(session),
                 actor=connectors.connector_actor(connector),
             )
     except IdempotencyConflict:
