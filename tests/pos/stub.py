@@ -46,6 +46,10 @@ class StubService:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                if len(raw) < length:
+                    # The till died while sending: like a real server, nothing of this request is seen.
+                    self.close_connection = True
+                    return
                 status, body, headers = stub.answer(self.command, self.path, raw, self.headers)
                 data = json.dumps(body).encode()
                 self.send_response(status)
