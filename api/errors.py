@@ -43,6 +43,8 @@ REASON_BY_STATUS = {
     503: "unavailable",
 }
 
+FIELD_ERRORS_MESSAGE = "The request is not valid: see errors for each field."
+
 DEFAULT_MESSAGES = {
     401: "A valid API key is required (Authorization: Bearer <key>).",
     403: "This key may not do that.",
@@ -52,7 +54,8 @@ DEFAULT_MESSAGES = {
 }
 
 
-def envelope(status: int, reason: str, message: str, errors: dict | None = None, headers=None):
+def error_body(status: int, reason: str, message: str, errors: dict | None = None) -> dict:
+    """The envelope's content, for answers that carry errors inside a body (a batch's results)."""
     body = {
         "code": status,
         "status": HTTPStatus(status).phrase,
@@ -61,11 +64,20 @@ def envelope(status: int, reason: str, message: str, errors: dict | None = None,
     }
     if errors:
         body["errors"] = errors
-    response = jsonify(body)
+    return body
+
+
+def envelope(status: int, reason: str, message: str, errors: dict | None = None, headers=None):
+    response = jsonify(error_body(status, reason, message, errors))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def server_error_message() -> str:
+    """What a 5xx says: nothing of the cause, the request id to quote."""
+    return f"Something went wrong on our side. Quote request id {current_request_id()} when reporting it."
 
 
 def status_for(error: domain.LoyaltyError) -> int:
@@ -73,6 +85,11 @@ def status_for(error: domain.LoyaltyError) -> int:
         if isinstance(error, cls):
             return status
     return 400
+
+
+def domain_error_body(error: domain.LoyaltyError) -> dict:
+    """The envelope's content for a domain error, as ``handle_domain_error`` answers it."""
+    return error_body(status_for(error), error.reason, error.message, error.errors)
 
 
 def handle_domain_error(error: domain.LoyaltyError):
@@ -107,9 +124,9 @@ def handle_http_exception(error: HTTPException):
     ):
         reason, message, errors = "malformed_json", "The request body is not valid JSON.", None
     if status == 422 and errors is not None:
-        message = data.get("message") or "The request is not valid: see errors for each field."
+        message = data.get("message") or FIELD_ERRORS_MESSAGE
     if status >= 500:
-        message = f"Something went wrong on our side. Quote request id {current_request_id()} when reporting it."
+        message = server_error_message()
     headers = dict(data.get("headers") or {})
     if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         headers["Allow"] = ", ".join(error.valid_methods)

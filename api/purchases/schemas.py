@@ -1,6 +1,6 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.common import PageArgs, Schema, StrictInteger, Timestamp, page_schema
+from api.common import ErrorEnvelope, PageArgs, Schema, StrictInteger, Timestamp, page_schema
 from api.members.schemas import BalanceSchema, BreakdownLineSchema
 from api.rules.schemas import plausible_instant
 from api.tiers.schemas import TierStandingSchema
@@ -10,6 +10,7 @@ from rules import SkipReason
 LARGEST_AMOUNT = 10**12  # minor units; far beyond any basket, small enough for exact sums
 LARGEST_QUANTITY = 1_000_000
 MAX_ITEMS = 1000
+MAX_BATCH = 100  # purchases in one POST /purchases/batch
 IDENTIFIERS = ("card_number", "member_id", "phone", "email")
 
 
@@ -138,6 +139,60 @@ class PurchaseReceiptSchema(Schema):
         },
     )
     claim_code = fields.String(metadata={"description": "Anonymous purchases only: printed on the receipt."})
+
+
+class UncheckedPurchase(fields.Nested):
+    """A purchase of a batch, documented as ``PurchaseSchema`` but passed on as sent.
+
+    Each purchase is checked on its own by the batch (a malformed one is that
+    purchase's 422, not the whole batch's), and its fingerprint is taken from the
+    body exactly as sent, as ``POST /purchases`` does.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(PurchaseSchema, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return value
+
+
+class PurchaseBatchSchema(Schema):
+    """Purchases a till delivers together, oldest first (API.md, Purchases; one body each)."""
+
+    purchases = fields.List(
+        UncheckedPurchase(),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BATCH),
+        metadata={"description": f"1 to {MAX_BATCH} purchases, each exactly the body of `POST /purchases`."},
+    )
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        # No check of the whole list for control characters: each purchase is checked, and refused, on its own.
+        if field_name != "purchases":
+            super().on_bind_field(field_name, field_obj)
+
+
+class BatchResultSchema(Schema):
+    """What ``POST /purchases`` would have answered for one purchase of the batch."""
+
+    index = StrictInteger(metadata={"description": "The purchase's place in the batch, from 0."})
+    external_id = fields.String(allow_none=True, metadata={"description": "null when the purchase has none."})
+    status = StrictInteger(
+        metadata={
+            "description": "The status `POST /purchases` would answer: 201 recorded, 200 replayed, 4xx refused "
+            "for good, 5xx to be sent again (503 `not_attempted` after a failure earlier in the batch)."
+        }
+    )
+    replayed = fields.Boolean(metadata={"description": "200 only: the receipt first given for this external_id."})
+    receipt = fields.Nested(PurchaseReceiptSchema, metadata={"description": "201 and 200 only."})
+    error = fields.Nested(ErrorEnvelope, metadata={"description": "4xx and 5xx only: the error envelope."})
+
+
+class PurchaseBatchResultSchema(Schema):
+    results = fields.List(
+        fields.Nested(BatchResultSchema),
+        metadata={"description": "One result per purchase sent, in the same order."},
+    )
 
 
 class ReturnItemSchema(Schema):

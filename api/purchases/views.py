@@ -1,10 +1,17 @@
+import json
+import logging
+
+import marshmallow as ma
 from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.auth import current_actor, requires
 from api.common import page_body
+from api.errors import FIELD_ERRORS_MESSAGE, domain_error_body, error_body, server_error_message
 from api.purchases.schemas import (
+    PurchaseBatchResultSchema,
+    PurchaseBatchSchema,
     PurchaseListArgs,
     PurchasePage,
     PurchaseQuoteSchema,
@@ -21,9 +28,12 @@ from api.purchases.schemas import (
 from loyalty.actors import Role
 from loyalty.db import utcnow
 from loyalty.earning.quotes import quote_purchase
-from loyalty.idempotency import request_hash
+from loyalty.errors import LoyaltyError
+from loyalty.idempotency import Outcome, request_hash
 from loyalty.purchases import services as purchases
 from web.extensions import db
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("purchases", __name__, url_prefix="/purchases", description="Purchases from the tills.")
 
@@ -109,6 +119,95 @@ class PurchasesView(MethodView):
         """Stored purchases, newest first; a merchant's and a terminal's keys see their merchant's only."""
         page = purchases.list_purchases(db.session, actor=current_actor(), **args)
         return page_body(page) | {"items": [purchase_body(p) for p in page.items]}
+
+
+_SALE = PurchaseSchema()
+
+
+def _record(sale, actor) -> Outcome:
+    data = _SALE.load(sale)
+    return purchases.record_purchase(
+        db.session,
+        store_id=data["store_id"],
+        terminal_id=actor.terminal_id,
+        external_id=data["external_id"],
+        member_ref=data["member"],
+        occurred_at=data["occurred_at"] or utcnow(),
+        currency=data["currency"],
+        total_minor=data["total_minor"],
+        items=data["items"],
+        # The body as sent, as POST /purchases takes it: a sale sent alone and then in a batch is one sale.
+        fingerprint=request_hash(sale),
+        actor=actor,
+    )
+
+
+_NOT_ATTEMPTED = error_body(
+    503,
+    "not_attempted",
+    "Not attempted: a purchase before it in this batch failed on the service's side. Send it again.",
+)
+
+
+def _failure(index: int, external_id, error: dict) -> str:
+    return json.dumps({"index": index, "external_id": external_id, "status": error["code"], "error": error})
+
+
+def _success(index: int, external_id, outcome: Outcome) -> str:
+    head = {"index": index, "external_id": external_id, "status": 200 if outcome.replayed else 201}
+    head["replayed"] = outcome.replayed
+    # The stored receipt's exact text, as POST /purchases answers it.
+    return json.dumps(head)[:-1] + ', "receipt": ' + outcome.receipt_json + "}"
+
+
+@blp.route("/batch")
+class PurchaseBatchView(MethodView):
+    @requires(Role.ADMIN, Role.MERCHANT, Role.TERMINAL)
+    @blp.arguments(PurchaseBatchSchema)
+    @blp.response(200, PurchaseBatchResultSchema)
+    def post(self, data):
+        """Record up to 100 sales in order, each as `POST /purchases` would: for a till catching up.
+
+        Each purchase is exactly the body of `POST /purchases` and is recorded in its own transaction, in the
+        order sent: one that is refused changes nothing and does not undo the others, and if the service stops
+        part way, each purchase is either fully recorded or not at all. `results` holds, for each purchase in
+        order, the `status` and the receipt (201, or 200 with `replayed` for an `external_id` already recorded
+        with the same body) or the error envelope that `POST /purchases` would answer for it alone: 409
+        `idempotency_conflict`, 404 `member_not_found`, 422 `currency_mismatch` or `validation_error` with the
+        purchase's field errors, and so on. A purchase sent alone and again in a batch (or the other way round)
+        is the same purchase. After a failure on the service's side (500), the purchases behind it are not
+        attempted (503 `not_attempted`), so that none is recorded out of order: send them again from there.
+        A merchant's or admin's key names `store_id` in each purchase. The whole batch is answered 422 only
+        when it is not a list of 1 to 100 purchases; terminals sign the whole body.
+        """
+        actor = current_actor()
+        results: list[str] = []
+        failed = False
+        for index, sale in enumerate(data["purchases"]):
+            external_id = sale.get("external_id") if isinstance(sale, dict) else None
+            external_id = external_id if isinstance(external_id, str) else None
+            if failed:
+                results.append(_failure(index, external_id, _NOT_ATTEMPTED))
+                continue
+            try:
+                outcome = _record(sale, actor)
+                db.session.commit()
+            except ma.ValidationError as error:
+                db.session.rollback()
+                problem = error_body(422, "validation_error", FIELD_ERRORS_MESSAGE, error.messages)
+            except LoyaltyError as error:
+                db.session.rollback()
+                problem = domain_error_body(error)
+            except Exception:
+                log.exception("purchase %d of a batch failed", index)
+                db.session.rollback()
+                problem = error_body(500, "internal_error", server_error_message())
+                failed = True  # the rest would be recorded out of order
+            else:
+                results.append(_success(index, external_id, outcome))
+                continue
+            results.append(_failure(index, external_id, problem))
+        return Response('{"results": [' + ", ".join(results) + "]}", status=200, mimetype="application/json")
 
 
 @blp.route("/<purchase_id>")

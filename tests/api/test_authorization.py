@@ -46,6 +46,9 @@ BODIES = {
     ("patch", "/api/v1/rules/{rule_id}"): {"name": "Renamed"},
     ("post", "/api/v1/purchases/quote"): {"currency": "EUR", "total_minor": 100, "items": []},
     ("post", "/api/v1/purchases"): {"external_id": "M-1", "currency": "EUR", "total_minor": 100, "items": []},
+    ("post", "/api/v1/purchases/batch"): {
+        "purchases": [{"external_id": "M-B1", "currency": "EUR", "total_minor": 100, "items": []}]
+    },
     ("post", "/api/v1/purchases/{purchase_id}/returns"): {"external_id": "M-R1", "amount_minor": 1},
     ("post", "/api/v1/members/{member_id}/claims"): {"claim_code": "AAAAA-AAAAA"},
     ("post", "/api/v1/rewards"): {"name": "Matrix reward", "points_cost": 10},
