@@ -8,12 +8,14 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote as quote_path
 from urllib.parse import urlencode
 
+from pos_plugins.client.batch import MAX_BATCH
+from pos_plugins.client.delivery import PURCHASE, RETURN, Delivery, FlushResult
 from pos_plugins.client.errors import (
     ApiError,
     InvalidCard,
@@ -21,9 +23,7 @@ from pos_plugins.client.errors import (
     QueuedSaleError,
     RateLimited,
     ServiceUnavailable,
-    Unauthenticated,
     error_for,
-    is_retryable,
 )
 from pos_plugins.client.models import (
     Member,
@@ -39,9 +39,7 @@ from pos_plugins.client.transport import Transport
 
 log = logging.getLogger(__name__)
 
-PURCHASE, RETURN = "purchase", "return"
 CARD_LENGTH = 16
-LEASE_SECONDS = 60.0
 KEEP_DELIVERED_SECONDS = 30 * 86400
 
 
@@ -78,18 +76,6 @@ class Item:
         if self.category is not None:
             line["category"] = self.category
         return line
-
-
-@dataclass
-class FlushResult:
-    """What one ``flush()`` did."""
-
-    delivered: int = 0
-    rejected: int = 0
-    pending: int = 0
-    next_attempt_at: float | None = None
-    error: ApiError | None = None
-    rejections: list[QueuedRequest] = field(default_factory=list)
 
 
 def _items(items: Iterable[Item | Mapping] | None) -> list[dict]:
@@ -139,12 +125,14 @@ class TillClient:
         *,
         clock=None,
         backoff: Backoff | None = None,
+        batch_size: int = MAX_BATCH,
     ):
         self.clock = clock or time.time
         self.transport = Transport(base_url, api_key, signing_secret, timeout=timeout, clock=self.clock)
         self.outbox = Outbox(queue_path, clock=self.clock)
-        self.backoff = backoff or Backoff()
-        self._flush_lock = threading.Lock()
+        self.delivery = Delivery(
+            self.transport, self.outbox, clock=self.clock, backoff=backoff or Backoff(), batch_size=batch_size
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -355,84 +343,12 @@ class TillClient:
     def flush(self, *, limit: int | None = None, force: bool = False) -> FlushResult:
         """Deliver, in order, the queued requests that are due; stops at the first one that must wait.
 
-        ``force`` sends the head of the queue even if its backoff has not run
-        out (the operator knows the service is back).
+        Consecutive purchases go in batches of up to ``batch_size``
+        (``POST /purchases/batch``), returns one by one. ``force`` sends the
+        head of the queue even if its backoff has not run out (the operator
+        knows the service is back).
         """
-        result = FlushResult()
-        with self._flush_lock:
-            if not self.outbox.acquire(LEASE_SECONDS):
-                result.pending = self.outbox.counts()[PENDING]
-                return result
-            lease_until = self.clock() + LEASE_SECONDS / 2
-            try:
-                while limit is None or result.delivered + result.rejected < limit:
-                    row = self.outbox.head()
-                    if row is None:
-                        break
-                    if not force and row.next_attempt_at > self.clock():
-                        result.next_attempt_at = row.next_attempt_at
-                        break
-                    force = False
-                    if self.clock() > lease_until:
-                        self.outbox.acquire(LEASE_SECONDS)
-                        lease_until = self.clock() + LEASE_SECONDS / 2
-                    outcome = self._send(row)
-                    if outcome is None:
-                        result.delivered += 1
-                    elif isinstance(outcome, QueuedRequest):
-                        result.rejected += 1
-                        result.rejections.append(outcome)
-                    else:
-                        result.error = outcome
-                        head = self.outbox.head()
-                        result.next_attempt_at = head.next_attempt_at if head else None
-                        break
-            finally:
-                self.outbox.release()
-        result.pending = self.outbox.counts()[PENDING]
-        return result
-
-    def _send(self, row: Row) -> ApiError | QueuedRequest | None:
-        """Send one row: None when delivered, the rejected row when refused for good, the error when to retry."""
-        path = row.path
-        if path is None:  # a return naming its purchase by the till's external id
-            purchase = self.outbox.get(PURCHASE, row.purchase_external_id or "")
-            if purchase is None or purchase.status == REJECTED:
-                self.outbox.mark_rejected(
-                    row.seq,
-                    http_status=None,
-                    reason="purchase_rejected",
-                    message=f"The purchase {row.purchase_external_id!r} was not accepted by the service.",
-                )
-                return self.outbox.get(row.kind, row.external_id).public()
-            purchase_id = json.loads(purchase.response or b"{}")["id"]
-            path = f"/purchases/{quote_path(purchase_id, safe='')}/returns"
-        try:
-            answer = self.transport.request("POST", path, row.body)
-        except ApiError as error:
-            retry = error.status is None or is_retryable(error.status) or isinstance(error, Unauthenticated)
-            if retry:
-                # 401s are about the till (its clock, key or secret), not the sale: the sale waits until it is fixed.
-                delay = self.backoff.delay(row.attempts + 1)
-                self.outbox.mark_retry(
-                    row.seq,
-                    next_attempt_at=self.clock() + delay,
-                    http_status=error.status,
-                    reason=error.reason,
-                    message=error.message,
-                )
-                return error
-            self.outbox.mark_rejected(
-                row.seq,
-                http_status=error.status,
-                reason=error.reason,
-                message=error.message,
-                response=_encode(error.body) if error.body else None,
-            )
-            return self.outbox.get(row.kind, row.external_id).public()
-        response = _encode(answer.body) if isinstance(answer.body, dict) else bytes(answer.body or b"")
-        self.outbox.mark_delivered(row.seq, http_status=answer.status, response=response)
-        return None
+        return self.delivery.flush(limit=limit, force=force)
 
     def queue(self, *, status: str | None = None, limit: int = 1000) -> list[QueuedRequest]:
         """The queue in order: pending, delivered and rejected requests with their attempts and last error."""

@@ -17,6 +17,8 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pos_plugins.client.models import QueuedRequest
@@ -179,6 +181,25 @@ class Outbox:
             f"SELECT {_COLUMNS} FROM requests WHERE status = 'pending' ORDER BY seq LIMIT 1"  # noqa: S608 - constant
         )
         return rows[0] if rows else None
+
+    def oldest_pending(self, limit: int) -> list[Row]:
+        """Up to ``limit`` pending requests from the head, in order: what may be sent together next."""
+        return self._rows(
+            f"SELECT {_COLUMNS} FROM requests WHERE status = 'pending' ORDER BY seq LIMIT ?",  # noqa: S608 - constant
+            (limit,),
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The marks made inside, in one commit (one fsync) instead of one each; all or none if the till dies."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def listing(self, *, status: str | None = None, limit: int = 1000) -> list[Row]:
         """Requests in queue order, optionally of one status only."""

@@ -20,10 +20,15 @@ API_KEY = "till-key"
 
 
 class StubService:
-    def __init__(self, *, secret: str = SECRET, now: Callable[[], float] | None = None):
+    def __init__(self, *, secret: str = SECRET, now: Callable[[], float] | None = None, batches: bool = False):
         self.secret = secret
         self.now = now
-        self.script: list[tuple[int, dict]] = []  # answers to give, in order, before the normal behaviour
+        # Without batches it answers POST /purchases/batch as a service older than it does (405).
+        self.batches = batches
+        self.batch_refusal = 405  # or 404, behind a proxy that knows the routes
+        self.batch_refusals = 0
+        # Answers to give, in order, before the normal behaviour; in a batch, one per sale.
+        self.script: list[tuple[int, dict]] = []
         self.requests: list[tuple[str, str, dict]] = []
         self.accepted: dict[str, dict] = {}  # external_id -> receipt
         self.lock = threading.Lock()
@@ -77,6 +82,9 @@ class StubService:
             time.sleep(self.delay)
         with self.lock:
             body = json.loads(raw) if raw else {}
+            if path.endswith("/purchases/batch") and not self.batches:
+                self.batch_refusals += 1
+                return self.batch_refusal, {"code": self.batch_refusal, "message": "No batches here."}, {}
             self.requests.append((method, path, body))
             try:
                 verify_signature(
@@ -90,27 +98,60 @@ class StubService:
                 )
             except Exception as error:  # noqa: BLE001 - the stub answers as the service would
                 return 401, {"code": 401, "reason": error.reason, "message": str(error)}, {}
+            if path.endswith("/purchases/batch"):
+                return 200, {"results": self._batch(body["purchases"])}, {}
             if self.script:
                 status, answer = self.script.pop(0)
                 if status >= 400 or answer:
                     return status, answer, {}
             if path.endswith("/purchases") or path.endswith("/returns"):
-                external_id = body["external_id"]
-                if external_id in self.accepted:
-                    return 200, self.accepted[external_id], {"Idempotent-Replayed": "true"}
-                receipt = {
-                    "id": f"pur_{len(self.accepted) + 1}",
-                    "external_id": external_id,
-                    "member_id": "mbr_1",
-                    "points_awarded": body.get("total_minor", 0) // 100,
-                    "points_reversed": 1,
-                    "points_status": "available",
-                    "breakdown": [],
-                    "balance": {"available": 1, "pending": 0},
-                }
-                self.accepted[external_id] = receipt
-                return 201, receipt, {}
+                return self._record(body)
             return 404, {"code": 404, "reason": "not_found", "message": "There is nothing here."}, {}
 
+    def _record(self, body: dict) -> tuple[int, dict, dict]:
+        external_id = body["external_id"]
+        if external_id in self.accepted:
+            return 200, self.accepted[external_id], {"Idempotent-Replayed": "true"}
+        receipt = {
+            "id": f"pur_{len(self.accepted) + 1}",
+            "external_id": external_id,
+            "member_id": "mbr_1",
+            "points_awarded": body.get("total_minor", 0) // 100,
+            "points_reversed": 1,
+            "points_status": "available",
+            "breakdown": [],
+            "balance": {"available": 1, "pending": 0},
+        }
+        self.accepted[external_id] = receipt
+        return 201, receipt, {}
+
+    def _batch(self, sales: list[dict]) -> list[dict]:
+        """Each sale answered as alone (a scripted error each, or a success for a scripted 2xx); none after a 5xx."""
+        results, failed = [], False
+        for index, sale in enumerate(sales):
+            result = {"index": index, "external_id": sale["external_id"]}
+            if failed:
+                error = {"code": 503, "reason": "not_attempted", "message": "Not attempted."}
+                results.append(result | {"status": 503, "error": error})
+                continue
+            scripted = self.script.pop(0) if self.script else None
+            if scripted is not None and scripted[0] >= 400:
+                status, error = scripted
+                results.append(result | {"status": status, "error": error})
+                failed = status >= 500
+                continue
+            status, receipt, _headers = self._record(sale)
+            results.append(result | {"status": status, "replayed": status == 200, "receipt": receipt})
+        return results
+
     def posted_external_ids(self) -> list[str]:
-        return [body["external_id"] for method, _path, body in self.requests if method == "POST"]
+        """Every sale sent, in the order it was sent, alone or in a batch."""
+        posted = []
+        for method, path, body in self.requests:
+            if method == "POST":
+                sales = body["purchases"] if path.endswith("/batch") else [body]
+                posted.extend(sale["external_id"] for sale in sales)
+        return posted
+
+    def batch_sizes(self) -> list[int]:
+        return [len(body["purchases"]) for _method, path, body in self.requests if path.endswith("/purchases/batch")]

@@ -7,6 +7,10 @@
   sends it again; nothing is awarded twice.
 - The till process is killed with sales still queued; restarted, it delivers
   them all.
+- A backlog goes in batches: good and bad sales in one batch are delivered or
+  rejected each as if sent alone; a batch whose answer is lost is replayed,
+  awarding nothing twice; a batch cut off part way (the service killed while
+  recording it) is sent again and every sale is recorded exactly once.
 """
 
 from __future__ import annotations
@@ -15,10 +19,16 @@ import contextlib
 import signal
 import socket
 import threading
+import time
 
 import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
 
+from loyalty.ledger.models import LedgerEntry
+from loyalty.purchases.models import Purchase
 from pos_plugins.client import AlreadyUsed, Item, ServiceUnavailable, TillClient
+from tests.ledger_checks import assert_ledger_consistent
 from tests.pos.test_durability import SELLER, _kill_after, _run
 from tests.pos.test_queue import _dead_url
 from tests.service import (
@@ -87,14 +97,14 @@ def service(tmp_path_factory):
 def new_till(service, tmp_path):
     clients = []
 
-    def make(name: str, base: str | None = None) -> TillClient:
+    def make(name: str, base: str | None = None, timeout: float = 5) -> TillClient:
         terminal = add_terminal(service["service"].base, service["merchant_key"], service["store_id"], name)
         client = TillClient(
             base or service["service"].base,
             terminal["api_key"],
             terminal["signing_secret"],
             str(tmp_path / f"{name}.db"),
-            5,
+            timeout,
         )
         client.terminal = terminal
         clients.append(client)
@@ -167,6 +177,7 @@ class LossyProxy:
         self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.drop = 0
         self.dropped = 0
+        self.connections = 0  # gunicorn's sync workers close each connection: one per request
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -192,6 +203,7 @@ class LossyProxy:
         with self.lock:
             drop = self.drop > 0
             self.drop -= drop
+            self.connections += 1
         upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
         threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
         # The service answers and closes; dropping means reading the answer to its end and passing none of it on.
@@ -286,3 +298,122 @@ def test_a_till_killed_with_sales_queued_delivers_them_all_after_a_restart(servi
         restarted.close()
     delivered = sorted(p["external_id"] for p in _purchases_of(service, member.id))
     assert delivered == sorted(queued)
+
+
+def _queue(till: TillClient, sales: list[tuple[str, dict, dict]]) -> None:
+    for external_id, member, basket in sales:
+        assert till.purchase(external_id, deliver=False, **member, **basket).points_pending_delivery
+
+
+def test_good_and_bad_sales_in_one_batch_are_delivered_or_rejected_each_as_if_sent_alone(service, new_till):
+    proxy = LossyProxy(service["service"].port)
+    try:
+        till, other = new_till("mixed", base=proxy.base), new_till("mixed-other")
+        member = till.enrol(email="mixed@example.com")
+        # Another till of the merchant used this receipt id first.
+        assert not other.purchase("SHARED-1", member_id=member.id, **_basket(99)).points_pending_delivery
+        before = _points(service, member.id)
+        _queue(
+            till,
+            [
+                ("MIX-1", {"member_id": member.id}, _basket(1)),
+                ("MIX-2", {"email": "nobody@example.com"}, _basket(2)),
+                ("MIX-3", {"member_id": member.id}, _basket(3) | {"currency": "USD"}),
+                ("SHARED-1", {"member_id": member.id}, _basket(4)),
+                ("MIX-5", {"card_number": member.card_number}, _basket(5)),
+            ],
+        )
+        connections = proxy.connections
+        result = till.flush(force=True)
+        assert proxy.connections == connections + 1  # one request for the five
+        assert (result.delivered, result.rejected, result.pending) == (2, 3, 0), result.error
+        assert [(r.external_id, r.status, r.http_status, r.reason) for r in till.queue()] == [
+            ("MIX-1", "delivered", 201, None),
+            ("MIX-2", "rejected", 404, "member_not_found"),
+            ("MIX-3", "rejected", 422, "currency_mismatch"),
+            ("SHARED-1", "rejected", 409, "idempotency_conflict"),
+            ("MIX-5", "delivered", 201, None),
+        ]
+        recorded = {p["external_id"]: p["points_awarded"] for p in _purchases_of(service, member.id)}
+        assert set(recorded) == {"SHARED-1", "MIX-1", "MIX-5"}
+        gained = sum(_points(service, member.id)) - sum(before)
+        assert gained == recorded["MIX-1"] + recorded["MIX-5"] > 0
+    finally:
+        proxy.close()
+
+
+def test_a_batch_whose_answer_is_lost_is_sent_again_and_awards_nothing_twice(service, new_till):
+    proxy = LossyProxy(service["service"].port)
+    try:
+        till = new_till("lossy-batch", base=proxy.base)
+        member = till.enrol(email="lossy-batch@example.com")
+        _queue(till, [(f"LB-{n:03d}", {"member_id": member.id}, _basket(n)) for n in range(30)])
+        proxy.drop = 1
+        lost = till.flush(force=True)
+        assert (lost.delivered, lost.pending) == (0, 30) and isinstance(lost.error, ServiceUnavailable)
+        assert proxy.dropped == 1
+        # The service recorded all thirty.
+        assert len(_purchases_of(service, member.id)) == 30
+        awarded = _points(service, member.id)
+
+        again = till.flush(force=True)
+        assert (again.delivered, again.pending) == (30, 0), again.error
+        assert {(r.status, r.http_status) for r in till.queue()} == {("delivered", 200)}  # replayed
+        assert len(_purchases_of(service, member.id)) == 30
+        assert _points(service, member.id) == awarded and sum(awarded) > 0
+    finally:
+        proxy.close()
+
+
+def test_a_batch_cut_off_part_way_is_sent_again_and_every_sale_is_recorded_exactly_once(service, new_till):
+    # A batch this heavy can take seconds on a loaded machine: the till waits for its answer.
+    till = new_till("cut-off", timeout=60)
+    member = till.enrol(email="cut-off@example.com")
+    # Twenty lines a sale, so that recording the batch takes long enough to be caught part way.
+    items = [Item(f"SKU-{k}", 1, 100 + k, "grocery") for k in range(20)]
+    basket = {"total_minor": sum(i.unit_price_minor for i in items), "currency": "EUR", "items": items}
+    _queue(till, [(f"CUT-{n:03d}", {"member_id": member.id}, basket) for n in range(100)])
+
+    engine = create_engine(service["service"].env["DATABASE_URL"])
+    flushed: list = []
+    try:
+
+        def recorded() -> int:
+            with engine.connect() as conn:
+                return conn.scalar(select(func.count()).select_from(Purchase).where(Purchase.member_id == member.id))
+
+        sender = threading.Thread(target=lambda: flushed.append(till.flush(force=True)))
+        sender.start()
+        deadline = time.monotonic() + 60
+        while recorded() == 0:
+            assert time.monotonic() < deadline, "the batch was never recorded"
+        service["service"].kill()  # part way through the batch
+        sender.join(30)
+        try:
+            [cut] = flushed
+            assert (cut.delivered, cut.pending) == (0, 100) and isinstance(cut.error, ServiceUnavailable)
+            done = recorded()
+            assert 0 < done < 100, "the service was not caught part way through the batch"
+            with Session(engine) as session:
+                # What was recorded is whole: each purchase with its points in the ledger, nothing else.
+                assert (
+                    session.scalar(
+                        select(func.count()).select_from(LedgerEntry).where(LedgerEntry.member_id == member.id)
+                    )
+                    == done
+                )
+                assert_ledger_consistent(session, member.id)
+        finally:
+            service["service"].start()
+
+        result = till.flush(force=True)
+        assert (result.delivered, result.rejected, result.pending) == (100, 0, 0), result.error
+        statuses = [r.http_status for r in till.queue()]
+        assert statuses == [200] * done + [201] * (100 - done)  # the first ones replayed, in order
+        purchases = _purchases_of(service, member.id)
+        assert sorted(p["external_id"] for p in purchases) == [f"CUT-{n:03d}" for n in range(100)]
+        assert sum(_points(service, member.id)) == sum(p["points_awarded"] for p in purchases) > 0
+        with Session(engine) as session:
+            assert_ledger_consistent(session, member.id)
+    finally:
+        engine.dispose()
