@@ -4,16 +4,22 @@ Fills a till's queue with ``--sales`` sales (10,000 by default) for a handful of
 members, as a till offline for a long while would, then times ``flush()``:
 
 1. against the real service (gunicorn on PostgreSQL and Redis, a fresh
-   database dropped afterwards, a base rule), which is what an integrator sees;
-2. against a bare stub on this machine that answers every sale with a canned
-   receipt at once, which is the client's own ceiling (signing, HTTP, and one
-   fsynced SQLite commit per sale).
+   database dropped afterwards, a base rule), which is what an integrator sees:
+   in batches of 100 (``POST /purchases/batch``, what the till does), and, for
+   comparison, ``--single-sales`` sales (1,000 by default) sent one by one
+   (``batch_size=1``, what a till did before batches, and what it does with a
+   service older than them);
+2. against a bare stub on this machine that answers at once, which is the
+   client's own ceiling (signing, HTTP, JSON, and the queue's fsynced SQLite
+   commits), in batches and one by one.
 
-Delivery is strictly in order per till, so one till sends one sale at a time:
-its rate is bounded by one round trip plus one purchase on the service. The
-figures are printed, never asserted.
+Delivery is strictly in order per till. One by one, a till's rate is bounded
+by one round trip plus one purchase on the service; in batches, by the
+service's purchase path alone. The load average is printed with the figures
+(the machine may be shared); they are printed, never asserted.
 
-    python bench/till_flush_bench.py [--sales 10000] [--database-url postgresql://...] [--workers 2] [--stub-only]
+    python bench/till_flush_bench.py [--sales 10000] [--single-sales 1000] [--database-url postgresql://...]
+                                     [--workers 2] [--stub-only]
 """
 
 from __future__ import annotations
@@ -64,6 +70,11 @@ def fill(client: TillClient, sales: int, members: list[str], prefix: str) -> Non
         )
 
 
+def load() -> str:
+    one, five, _fifteen = os.getloadavg()
+    return f"load average {one:.2f} (5 min {five:.2f})"
+
+
 def timed_flush(client: TillClient, sales: int) -> tuple[float, int]:
     started = time.perf_counter()
     delivered = 0
@@ -85,10 +96,20 @@ def stub_server() -> tuple[ThreadingHTTPServer, str]:
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            answer = json.dumps(
-                {"id": "pur_1", "external_id": body["external_id"], "points_awarded": 1, "breakdown": []}
-            ).encode()
-            self.send_response(201)
+
+            def receipt(sale: dict) -> dict:
+                return {"id": "pur_1", "external_id": sale["external_id"], "points_awarded": 1, "breakdown": []}
+
+            if self.path.endswith("/purchases/batch"):
+                results = [
+                    {"index": n, "external_id": sale["external_id"], "status": 201, "receipt": receipt(sale)}
+                    for n, sale in enumerate(body["purchases"])
+                ]
+                answer = json.dumps({"results": results}).encode()
+                self.send_response(200)
+            else:
+                answer = json.dumps(receipt(body)).encode()
+                self.send_response(201)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
@@ -99,14 +120,20 @@ def stub_server() -> tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def report(label: str, delivered: int, seconds: float, detail: str) -> None:
+    rate = delivered / seconds
+    print(f"{label:26s} {delivered:6d} sales in {seconds:6.1f} s = {rate:6.0f} sales/s  ({detail}; {load()})")
+
+
 def bench_stub(sales: int, folder: Path) -> None:
     server, base = stub_server()
-    client = TillClient(base, "key", "secret", str(folder / "stub-till.db"), 10)
-    fill(client, sales, ["mbr_1"], "S")
-    seconds, delivered = timed_flush(client, sales)
-    client.close()
+    for label, batch_size in (("stub, batches of 100", 100), ("stub, one by one", 1)):
+        client = TillClient(base, "key", "secret", str(folder / f"stub-{batch_size}.db"), 10, batch_size=batch_size)
+        fill(client, sales, ["mbr_1"], f"S{batch_size}")
+        seconds, delivered = timed_flush(client, sales)
+        client.close()
+        report(label, delivered, seconds, "the client's ceiling")
     server.shutdown()
-    print(f"stub service:  {delivered} sales in {seconds:.1f} s = {delivered / seconds:.0f} sales/s (client ceiling)")
 
 
 def bench_service(args, folder: Path) -> None:
@@ -165,15 +192,21 @@ def bench_service(args, folder: Path) -> None:
             {"name": "S", "timezone": "UTC"},
         )
         terminal = call(base, "POST", f"/api/v1/stores/{store['id']}/terminals", approval["api_key"], {"name": "T"})
-        client = TillClient(base, terminal["api_key"], terminal["signing_secret"], str(folder / "till.db"), 30)
-        members = [client.enrol(email=f"bench{n}@example.com").id for n in range(20)]
-        fill(client, args.sales, members, "B")
-        seconds, delivered = timed_flush(client, args.sales)
-        client.close()
-        print(
-            f"real service:  {delivered} sales in {seconds:.1f} s = {delivered / seconds:.0f} sales/s "
-            f"(gunicorn -w {args.workers}, {database_url.split('://')[0]})"
-        )
+        kind = f"gunicorn -w {args.workers}, {database_url.split('://')[0]}"
+        members: list[str] = []
+        for label, batch_size, sales in (
+            ("service, batches of 100", 100, args.sales),
+            ("service, one by one", 1, args.single_sales),
+        ):
+            if sales <= 0:
+                continue
+            queue = str(folder / f"till-{batch_size}.db")
+            client = TillClient(base, terminal["api_key"], terminal["signing_secret"], queue, 30, batch_size=batch_size)
+            members = members or [client.enrol(email=f"bench{n}@example.com").id for n in range(20)]
+            fill(client, sales, members, f"B{batch_size}")
+            seconds, delivered = timed_flush(client, sales)
+            client.close()
+            report(label, delivered, seconds, kind)
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(20)
@@ -194,6 +227,7 @@ def drop_database(url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sales", type=int, default=10_000)
+    parser.add_argument("--single-sales", type=int, default=1_000, help="sales sent one by one (0: none)")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/loyalty_bench_till")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--workers", type=int, default=2)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from ulid import ULID
@@ -125,6 +125,40 @@ def unit_of_work() -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+_NO_WAIT = text("SET LOCAL synchronous_commit TO OFF")
+_DURABLE = select(func.txid_current())
+
+
+@contextmanager
+def durable_at_end(session: Session) -> Iterator[Callable[[], None]]:
+    """Many commits that do not each wait for the disk, made durable together when the block ends.
+
+    Yields ``no_wait``, to call at the start of each transaction inside. On
+    PostgreSQL it turns ``synchronous_commit`` off for that transaction only:
+    the commit is visible at once and reaches the disk within moments, not at
+    once. The block ends with one commit that waits; PostgreSQL's log is
+    written in order, so waiting for it is waiting for every commit before it.
+    A crash before the end may lose whole transactions of the block (never
+    part of one): the caller answers, and hands work to others, only after the
+    block, so whoever sent them sees no answer and sends them again. Elsewhere
+    (SQLite) commits are as usual.
+    """
+    relaxed = session.get_bind().dialect.name == "postgresql"
+    used = False
+
+    def no_wait() -> None:
+        nonlocal used
+        if relaxed:
+            session.execute(_NO_WAIT)
+            used = True
+
+    yield no_wait
+    if used:
+        # A transaction id makes the commit write a record, and so wait for the log up to it.
+        session.execute(_DURABLE)
+        session.commit()
 
 
 def json_type():

@@ -26,10 +26,11 @@ from api.purchases.schemas import (
     quote_body,
 )
 from loyalty.actors import Role
-from loyalty.db import utcnow
-from loyalty.earning.quotes import quote_purchase
+from loyalty.db import durable_at_end, utcnow
+from loyalty.earning.quotes import forget_settings, one_setting_per_store, quote_purchase
 from loyalty.errors import LoyaltyError
 from loyalty.idempotency import Outcome, request_hash
+from loyalty.outbox.services import relay_held
 from loyalty.purchases import services as purchases
 from web.extensions import db
 
@@ -124,8 +125,9 @@ class PurchasesView(MethodView):
 _SALE = PurchaseSchema()
 
 
-def _record(sale, actor) -> Outcome:
+def _record(sale, actor, no_wait) -> Outcome:
     data = _SALE.load(sale)
+    no_wait()
     return purchases.record_purchase(
         db.session,
         store_id=data["store_id"],
@@ -147,6 +149,16 @@ _NOT_ATTEMPTED = error_body(
     "not_attempted",
     "Not attempted: a purchase before it in this batch failed on the service's side. Send it again.",
 )
+
+
+def _problem(error: Exception, index: int) -> dict:
+    """The envelope ``POST /purchases`` would answer for this error."""
+    if isinstance(error, ma.ValidationError):
+        return error_body(422, "validation_error", FIELD_ERRORS_MESSAGE, error.messages)
+    if isinstance(error, LoyaltyError):
+        return domain_error_body(error)
+    log.error("purchase %d of a batch failed", index, exc_info=error)
+    return error_body(500, "internal_error", server_error_message())
 
 
 def _failure(index: int, external_id, error: dict) -> str:
@@ -183,30 +195,25 @@ class PurchaseBatchView(MethodView):
         actor = current_actor()
         results: list[str] = []
         failed = False
-        for index, sale in enumerate(data["purchases"]):
-            external_id = sale.get("external_id") if isinstance(sale, dict) else None
-            external_id = external_id if isinstance(external_id, str) else None
-            if failed:
-                results.append(_failure(index, external_id, _NOT_ATTEMPTED))
-                continue
-            try:
-                outcome = _record(sale, actor)
-                db.session.commit()
-            except ma.ValidationError as error:
-                db.session.rollback()
-                problem = error_body(422, "validation_error", FIELD_ERRORS_MESSAGE, error.messages)
-            except LoyaltyError as error:
-                db.session.rollback()
-                problem = domain_error_body(error)
-            except Exception:
-                log.exception("purchase %d of a batch failed", index)
-                db.session.rollback()
-                problem = error_body(500, "internal_error", server_error_message())
-                failed = True  # the rest would be recorded out of order
-            else:
-                results.append(_success(index, external_id, outcome))
-                continue
-            results.append(_failure(index, external_id, problem))
+        # Jobs are handed over, and the batch answered, only once every sale of it is durable.
+        with relay_held(db.session), durable_at_end(db.session) as no_wait, one_setting_per_store(db.session):
+            for index, sale in enumerate(data["purchases"]):
+                external_id = sale.get("external_id") if isinstance(sale, dict) else None
+                external_id = external_id if isinstance(external_id, str) else None
+                if failed:
+                    results.append(_failure(index, external_id, _NOT_ATTEMPTED))
+                    continue
+                try:
+                    outcome = _record(sale, actor, no_wait)
+                    db.session.commit()
+                except Exception as error:  # noqa: BLE001 - each sale's failure is its own answer
+                    db.session.rollback()
+                    forget_settings(db.session)
+                    problem = _problem(error, index)
+                    failed = problem["code"] >= 500  # the rest would be recorded out of order
+                    results.append(_failure(index, external_id, problem))
+                else:
+                    results.append(_success(index, external_id, outcome))
         return Response('{"results": [' + ", ".join(results) + "]}", status=200, mimetype="application/json")
 
 

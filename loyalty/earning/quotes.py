@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -110,14 +111,21 @@ _SETTING = (
 )
 
 
+_SETTINGS_KEY = "loyalty.purchase_settings"
+
+
 def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) -> Setting:
     """The store of a purchase (as ``resolve_store``), the program, the active rules and what else applies, at once.
 
     Every purchase and quote needs all three; they are fetched together because a
     round trip to the database costs more than the rows themselves. The store's
-    merchant's prepaid funding comes in the same statement.
+    merchant's prepaid funding comes in the same statement. Inside
+    ``one_setting_per_store`` they are read once per store.
     """
     store_id = _named_store_id(store_id, actor)
+    settings = session.info.get(_SETTINGS_KEY)
+    if settings is not None and (store_id, actor) in settings:
+        return settings[(store_id, actor)]
     row = session.execute(_SETTING, {"store_id": store_id}).first() if usable_id(store_id) else None
     if row is None:
         raise NotFound("No such store.")
@@ -125,7 +133,7 @@ def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) ->
     # The same visibility as get_store, on the row just read.
     store = get_store(session, store.id, actor=actor)
     state = (version, token) if token is not None else (0, NEVER_CHANGED)
-    return Setting(
+    setting = Setting(
         store=store,
         program=program if program is not None else get_program(session),
         ruleset=active_ruleset(session, state=state),
@@ -133,6 +141,31 @@ def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) ->
         funding=prepaid_from_row(store.merchant_id, funding),
         has_webhooks=bool(has_webhooks),
     )
+    if settings is not None:
+        settings[(store_id, actor)] = setting
+    return setting
+
+
+@contextmanager
+def one_setting_per_store(session: Session) -> Iterator[None]:
+    """Purchases recorded inside read their store, program and rules once per store: a till's batch of sales.
+
+    The batch is scored as of its first sale, as if its sales had all come at
+    that moment, instead of each re-reading what cannot differ between them
+    but for a change made while the batch runs.
+    """
+    session.info[_SETTINGS_KEY] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(_SETTINGS_KEY, None)
+
+
+def forget_settings(session: Session) -> None:
+    """Read the setting again for the next purchase: after a rollback, whose rows may have been in it."""
+    settings = session.info.get(_SETTINGS_KEY)
+    if settings is not None:
+        settings.clear()
 
 
 def basket_facts(

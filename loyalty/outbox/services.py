@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 RUNNER = "loyalty.outbox.jobs.run_message"
 RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 _PENDING_KEY = "outbox_pending"
+_HELD_KEY = "outbox_held"
 
 
 def task(queue: str = "default", *, timeout: int | None = None) -> Callable:
@@ -147,6 +149,23 @@ def run_message(session: Session, message_id: str) -> bool:
     return True
 
 
+@contextmanager
+def relay_held(session: Session) -> Iterator[None]:
+    """Messages committed inside are handed to RQ when the block ends, not at each commit.
+
+    For commits that become durable together at the end (``loyalty.db.durable_at_end``):
+    no job runs on data a crash could still take back. If the block fails, the
+    messages are left to ``relay_pending``.
+    """
+    held: list[tuple[str, str, int | None]] = []
+    session.info[_HELD_KEY] = held
+    try:
+        yield
+    finally:
+        session.info.pop(_HELD_KEY, None)
+    relay(held)
+
+
 @event.listens_for(Session, "after_commit")
 def _relay_after_commit(session: Session) -> None:
     # SQLAlchemy also calls this when a savepoint (begin_nested) is released: the
@@ -155,7 +174,11 @@ def _relay_after_commit(session: Session) -> None:
         return
     pending = session.info.pop(_PENDING_KEY, None)
     if pending:
-        relay(pending)
+        held = session.info.get(_HELD_KEY)
+        if held is not None:
+            held.extend(pending)
+        else:
+            relay(pending)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -126,3 +126,30 @@ def test_a_savepoint_rolled_back_keeps_the_tasks_recorded_before_it(db_session, 
     assert Job.exists(f"outbox-{message.id}", connection=redis_conn)
     assert run_jobs() == 1
     assert pings(db_session) == ["k"]
+
+
+def test_tasks_committed_while_held_are_enqueued_when_the_block_ends(db_session, redis_conn, run_jobs):
+    with outbox.relay_held(db_session):
+        first = outbox.add_task(db_session, record_ping, label="h1")
+        db_session.commit()
+        second = outbox.add_task(db_session, record_ping, label="h2")
+        db_session.commit()
+        assert not any(Job.exists(f"outbox-{m.id}", connection=redis_conn) for m in (first, second))
+    assert all(Job.exists(f"outbox-{m.id}", connection=redis_conn) for m in (first, second))
+    assert run_jobs() == 2
+    assert sorted(pings(db_session)) == ["h1", "h2"]
+    # Outside the block, each commit relays its own again.
+    third = outbox.add_task(db_session, record_ping, label="h3")
+    db_session.commit()
+    assert Job.exists(f"outbox-{third.id}", connection=redis_conn)
+
+
+def test_tasks_held_by_a_block_that_fails_are_left_for_the_sweep(db_session, redis_conn, run_jobs):
+    with pytest.raises(RuntimeError), outbox.relay_held(db_session):
+        message = outbox.add_task(db_session, record_ping, label="f")
+        db_session.commit()
+        raise RuntimeError("the block fails after the commit")
+    assert not Job.exists(f"outbox-{message.id}", connection=redis_conn)
+    assert outbox.relay_pending(db_session, older_than=timedelta(0)) == 1
+    assert run_jobs() == 1
+    assert pings(db_session) == ["f"]
