@@ -141,7 +141,8 @@ def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) ->
         funding=prepaid_from_row(store.merchant_id, funding),
         has_webhooks=bool(has_webhooks),
     )
-    if settings is not None:
+    # A prepaid merchant's balance moves with every sale: read it again for each one.
+    if settings is not None and setting.funding is None:
         settings[(store_id, actor)] = setting
     return setting
 

@@ -30,4 +30,3 @@ def test_only_the_transactions_that_ask_skip_the_wait_and_the_connection_keeps_n
     # No connection of the pool was left without the wait.
     with engine.connect() as connection:
         assert connection.scalar(text("SHOW synchronous_commit")) == "on"
-
