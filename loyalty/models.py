@@ -1,7 +1,10 @@
 """Imports every model so that the metadata is complete (migrations, tests)."""
 
 from loyalty.accounts.models import MarketingConsent, MemberLogin
+from loyalty.analytics.models import AnalyticsRun, LifecycleStageChange, MemberAnalytics
 from loyalty.audit.models import AuditEvent
+from loyalty.campaigns.models import Campaign, CampaignMember, Contact
+from loyalty.cases.models import ServiceCase, ServiceNote
 from loyalty.connectors.models import Connector, ConnectorEvent, ConnectorSecret
 from loyalty.earning.models import Rule, RulesetState, RuleSimulation, RuleVersion
 from loyalty.keys.models import ApiKey
@@ -21,16 +24,22 @@ from loyalty.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscr
 
 __all__ = [
     "Adjustment",
+    "AnalyticsRun",
     "ApiKey",
     "AuditEvent",
+    "Campaign",
+    "CampaignMember",
     "Connector",
     "ConnectorEvent",
     "ConnectorSecret",
+    "Contact",
     "ExpiryWarning",
     "LedgerEntry",
+    "LifecycleStageChange",
     "LoginToken",
     "MarketingConsent",
     "Member",
+    "MemberAnalytics",
     "MemberLogin",
     "Merchant",
     "MerchantApplication",
@@ -50,6 +59,8 @@ __all__ = [
     "RuleUsage",
     "RuleVersion",
     "RulesetState",
+    "ServiceCase",
+    "ServiceNote",
     "StaffUser",
     "Statement",
     "StatementLine",

@@ -21,6 +21,8 @@ class Rule(Base):
     merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"))
     status: Mapped[str] = mapped_column(String(16), default="draft")
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # A campaign's temporary rule fires only for the members in that campaign's treatment group.
+    campaign_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

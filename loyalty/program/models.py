@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Integer, String, false, true
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Integer, String, false, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from loyalty.db import Base, utcnow
+from loyalty.db import Base, json_type, utcnow
 
 
 class Program(Base):
@@ -34,11 +34,18 @@ class Program(Base):
     merchant_max_budget_points: Mapped[int | None] = mapped_column(BigInteger)
     merchant_require_budget: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     merchant_allow_exclusive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Marketing contact-frequency cap: at most this many campaign messages per member in any
+    # rolling window of this many days, whatever the campaigns ask (loyalty.campaigns).
+    contact_cap_count: Mapped[int] = mapped_column(Integer, default=3, server_default=text("3"))
+    contact_cap_days: Mapped[int] = mapped_column(Integer, default=30, server_default=text("30"))
+    # Thresholds of the lifecycle stages (loyalty.analytics.lifecycle); keys left out take their defaults.
+    lifecycle_settings: Mapped[dict] = mapped_column(json_type(), default=dict, server_default=text("'{}'"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
         CheckConstraint("id = 1", name="single_row"),
         CheckConstraint("redemption_points > 0 AND redemption_value_minor > 0", name="rate_positive"),
+        CheckConstraint("contact_cap_count >= 0 AND contact_cap_days > 0", name="contact_cap"),
         CheckConstraint(
             "(merchant_max_rate_points IS NULL) = (merchant_max_rate_per_minor IS NULL)", name="merchant_rate_pair"
         ),

@@ -1,0 +1,1 @@
+"""Where each member stands: lifecycle stages, RFM segments, predicted value, churn and cohorts."""
