@@ -170,6 +170,7 @@ def test_a_shopper_signs_up_earns_redeems_reads_chinese_and_logs_out(browser, li
         page.get_by_text("Done! Show this code at the till").wait_for()
         code = page.locator("p.code").inner_text()
         assert len(code) == 14 and code.count("-") == 2
+        redemption_url = page.url
         assert page.locator("svg.qr").get_attribute("aria-label") == code
         _fits_the_phone(page)
         _shoot(page, "reward-code")
@@ -197,6 +198,24 @@ def test_a_shopper_signs_up_earns_redeems_reads_chinese_and_logs_out(browser, li
         page.goto(f"{base}/portal/")
         assert urlsplit(page.url).path == "/portal/login"
         _shoot(page, "login-zh-hant")
+    finally:
+        context.close()
+
+    # Another member, in another browser, finds nothing at the first member's redemption.
+    context = browser.new_context(viewport=PHONE, locale="en-GB")
+    page = context.new_page()
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        page.goto(f"{base}/portal/signup")
+        page.get_by_label("Your name").fill("Jun Ho")
+        page.get_by_label("Email", exact=True).fill("jun.ho@example.com")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Create my account").click()
+        page.get_by_role("heading", name="Your card").wait_for()
+        answer = page.goto(redemption_url)
+        assert answer is not None and answer.status == 404
+        assert code not in page.content()
+        assert "Tote bag" not in page.content()
     finally:
         context.close()
 
