@@ -10,6 +10,7 @@ and its page shows the progress.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from loyalty.earning.simulation import SimulationResult, get_simulation, simulat
 from loyalty.errors import InvalidState, LoyaltyError, ValidationFailed
 from loyalty.program.services import get_program
 from loyalty.rewards import catalog
-from loyalty.tiers.services import list_tiers
+from loyalty.tiers.services import list_tiers, replace_tiers
 from loyalty.units import floor_div
 from web.extensions import db
 
@@ -257,10 +258,74 @@ def simulation_json(simulation_id: str):
     return jsonify(_simulation_state(simulation_id))
 
 
-@bp.get("/tiers")
+TIER_FIELDS = ("code", "name", "rank", "qualifying_points", "benefits")
+BLANK_TIER_ROWS = 2
+
+
+def _tier_rows_from_form(form: MultiDict) -> list[dict[str, str]]:
+    """The ladder's rows as typed: ``tier-N-field`` for each row N, in the order shown."""
+    count = min(int(form.get("rows") or 0) if (form.get("rows") or "").isdigit() else 0, 50)
+    return [
+        {field: (form.get(f"tier-{n}-{field}") or "").strip() for field in TIER_FIELDS}
+        | {"remove": "1" if form.get(f"tier-{n}-remove") else ""}
+        for n in range(count)
+    ]
+
+
+def _tier_from_row(row: dict[str, str]) -> dict[str, Any]:
+    """A row as the tier list's item; numbers and benefits that do not parse are left for the checks to name."""
+    item: dict[str, Any] = {"code": row["code"], "name": row["name"], "benefits": {}}
+    for field in ("rank", "qualifying_points"):
+        value = row[field]
+        item[field] = int(value) if value.lstrip("-").isdigit() else value
+    if row["benefits"]:
+        try:
+            item["benefits"] = json.loads(row["benefits"])
+        except ValueError:
+            item["benefits"] = row["benefits"]
+    return item
+
+
+@bp.route("/tiers", methods=["GET", "POST"])
 @staff_required("admin", "marketer")
 def tiers():
-    return render("tiers.html", tiers=list_tiers(db.session))
+    """The ladder as one form: edit a row, tick Remove, or fill a blank row; saved whole, as ``PUT /tiers``."""
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        rows = _tier_rows_from_form(request.form)
+        kept = [(n, row) for n, row in enumerate(rows) if not row["remove"] and any(row[f] for f in TIER_FIELDS)]
+        try:
+            replace_tiers(db.session, tiers=[_tier_from_row(row) for _, row in kept], actor=actor())
+        except ValidationFailed as error:
+            db.session.rollback()
+            status = 422
+            # The checks name each tier by its place in the list sent; the form names it by its row.
+            for field, messages in field_errors(error).items():
+                place, _, name = field.partition(".")
+                if place.isdigit() and int(place) < len(kept):
+                    errors.setdefault(f"tier-{kept[int(place)][0]}-{name or 'code'}", []).extend(messages)
+                else:
+                    errors.setdefault("_form", []).extend(messages)
+            errors.setdefault("_form", []).insert(0, error.message)
+        else:
+            db.session.commit()
+            return redirect(url_for("console.tiers", saved=1), code=303)
+    else:
+        rows = [
+            {
+                "code": t.code,
+                "name": t.name,
+                "rank": str(t.rank),
+                "qualifying_points": str(t.qualifying_points),
+                "benefits": json.dumps(t.benefits, ensure_ascii=False) if t.benefits else "",
+                "remove": "",
+            }
+            for t in list_tiers(db.session)
+        ]
+        rows += [dict.fromkeys((*TIER_FIELDS, "remove"), "") for _ in range(BLANK_TIER_ROWS)]
+    notice = "The tiers are saved." if request.args.get("saved") else None
+    return render("tiers.html", status, rows=rows, errors=errors, notice=notice)
 
 
 @bp.route("/rewards", methods=["GET", "POST"])
@@ -287,3 +352,44 @@ def rewards():
             form = {}
     page = catalog.list_rewards(db.session, limit=limit, cursor=cursor, actor=actor())
     return render("rewards.html", status, rewards=page, form=form, errors=errors)
+
+
+REWARD_FORM_FIELDS = ("name", "description", "points_cost", "stock", "per_member_limit", "min_tier", "status")
+
+
+@bp.route("/rewards/<reward_id>", methods=["GET", "POST"])
+@staff_required("admin", "marketer")
+def reward(reward_id: str):
+    """One reward: change its text, points, stock, limit or minimum tier, or archive it (``PATCH /rewards/{id}``)."""
+    errors: dict = {}
+    status = 200
+    row = catalog.get_reward(db.session, reward_id, actor=actor())
+    if request.method == "POST":
+        form = {k: (request.form.get(k) or "").strip() for k in REWARD_FORM_FIELDS}
+        changes: dict[str, Any] = {
+            "name": form["name"],
+            "description": form["description"],
+            "min_tier": form["min_tier"] or None,
+            "status": form["status"] or row.status,
+        }
+        for field in ("points_cost", "stock", "per_member_limit"):
+            changes[field] = _int(request.form, field)
+        try:
+            catalog.update_reward(db.session, reward_id=reward_id, changes=changes, actor=actor())
+        except ValidationFailed as error:
+            db.session.rollback()
+            errors, status = field_errors(error) or {"_form": [error.message]}, 422
+        else:
+            db.session.commit()
+            return redirect(url_for("console.reward", reward_id=reward_id, saved=1), code=303)
+    else:
+        form = {k: "" if getattr(row, k) is None else str(getattr(row, k)) for k in REWARD_FORM_FIELDS}
+    return render(
+        "reward.html",
+        status,
+        reward=row,
+        form=form,
+        errors=errors,
+        tiers=list_tiers(db.session),
+        notice="The reward is saved." if request.args.get("saved") else None,
+    )
