@@ -2,7 +2,9 @@
 
 Every API request starts here, so the key, the merchant it belongs to and the
 terminal it is bound to (with the signing secrets valid now) are read with a
-single indexed query instead of one per table.
+single indexed query instead of one per table. The program's settings row rides
+along: nearly every request reads it later (``get_program``), and finding it in
+the session then costs no statement of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from loyalty.db import utcnow
 from loyalty.keys.models import ApiKey
 from loyalty.keys.services import KEY_PREFIX, hash_secret, touch_key
 from loyalty.merchants.models import Merchant, Terminal, TerminalSecret
+from loyalty.program.models import Program
+from loyalty.program.services import PROGRAM_ID
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,14 @@ class Credentials:
 
 # Built once: every request runs it.
 _CREDENTIALS = (
-    select(ApiKey, Merchant.status, Merchant.require_signed_requests, Terminal.status, TerminalSecret.secret_encrypted)
+    select(
+        ApiKey,
+        Merchant.status,
+        Merchant.require_signed_requests,
+        Terminal.status,
+        TerminalSecret.secret_encrypted,
+        Program,
+    )
     .outerjoin(Merchant, Merchant.id == ApiKey.merchant_id)
     .outerjoin(Terminal, and_(Terminal.id == ApiKey.terminal_id, Terminal.merchant_id == ApiKey.merchant_id))
     .outerjoin(
@@ -42,6 +53,7 @@ _CREDENTIALS = (
             or_(TerminalSecret.expires_at.is_(None), TerminalSecret.expires_at > bindparam("now")),
         ),
     )
+    .outerjoin(Program, Program.id == PROGRAM_ID)
     .where(ApiKey.secret_hash == bindparam("secret_hash"))
 )
 
@@ -54,7 +66,9 @@ def load_credentials(session: Session, secret: str, *, now: datetime | None = No
     rows = session.execute(_CREDENTIALS, {"secret_hash": hash_secret(secret), "now": now}).all()
     if not rows:
         return None
-    key, merchant_status, require_signed, terminal_status, _ = rows[0]
+    key, merchant_status, require_signed, terminal_status, _, program = rows[0]
+    # The identity map keeps rows only while something refers to them: hold the program's for the session.
+    session.info["program"] = program
     if key.revoked_at is not None:
         return None
     touch_key(session, key, now=now)
