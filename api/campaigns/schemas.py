@@ -62,7 +62,8 @@ class OfferSchema(Schema):
     rule = fields.Dict(
         metadata={
             "description": "A rule offer's earning rule: "
-            "`{condition, effect, limits, priority, stacking, merchant_id}` as `POST /rules` takes them; its name, window (the campaign's) and budget (the campaign's) are set."
+            "`{condition, effect, limits, priority, stacking, merchant_id}` as `POST /rules` takes them; "
+            "its name, window (the campaign's) and budget (the campaign's) are set."
         }
     )
 
