@@ -223,3 +223,45 @@ def test_the_control_share_bounds_are_accepted(db_session, share):
     groups = {g for g, _ in _groups(db_session, campaign).values()}
     if share == 0:
         assert groups == {"treatment"}
+
+
+def test_a_campaign_rule_fires_only_for_the_treatment_group_and_its_budget_is_the_campaigns(db_session):
+    from loyalty.earning.ruleset import active_ruleset
+    from tests.factories_merchants import make_till
+    from tests.factories_purchases import buy
+
+    _merchant, store, *_ = make_till(db_session)
+    members = _members(db_session, 30)
+    outsider = make_member(db_session)
+    outsider.lifecycle_stage = "growth"
+    for member in members:
+        member.lifecycle_stage = "at_risk"
+    db_session.flush()
+    campaign = make_campaign(
+        db_session,
+        audience={"lifecycle_stages": ["at_risk"]},
+        control_share_pct=50,
+        budget_points=100,
+        offer={"type": "rule", "rule": {"effect": {"type": "bonus", "points": 40}}},
+    )
+    launch(db_session, campaign)
+    assert campaign.rule_id is not None
+    groups = _groups(db_session, campaign)
+    treatment = [m for m in members if groups[m.id][0] == "treatment"]
+    control = [m for m in members if groups[m.id][0] == "control"]
+    assert treatment and control
+
+    def campaign_points(member):
+        outcome = buy(db_session, store, member=member, rules=active_ruleset(db_session), total_minor=1000)
+        return sum(line["points"] for line in outcome.receipt["breakdown"] if line["rule_id"] == campaign.rule_id)
+
+    assert campaign_points(control[0]) == 0
+    assert campaign_points(outsider) == 0
+    assert campaign_points(treatment[0]) == 40
+    assert campaign_points(treatment[0]) == 40
+    # 80 of the 100 points are spent: the next 40 would pass the budget, so the rule does not fire.
+    assert campaign_points(treatment[-1] if len(treatment) > 1 else treatment[0]) == 0
+
+    from loyalty.campaigns.results import points_cost
+
+    assert points_cost(db_session, campaign) == 80
