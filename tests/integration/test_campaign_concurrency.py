@@ -26,7 +26,9 @@ def test_campaigns_launched_at_once_never_message_a_member_beyond_the_cap(commit
                 session,
                 data={
                     "name": f"Wave {n}",
-                    "offer": {"type": "bonus", "points": 10},
+                    # A rule offer writes nothing to the member's row: only the batch's lock orders the counts.
+                    "offer": {"type": "rule", "rule": {"effect": {"type": "bonus", "points": 10}}},
+                    "budget_points": 1000,
                     "control_share_pct": 0,
                     "channels": ["email", "sms"],
                     "message": MESSAGE,
