@@ -101,8 +101,12 @@ class CampaignCreateSchema(Schema):
 
 
 class CampaignPatchSchema(CampaignCreateSchema):
-    class Meta:
-        partial = True
+    """The fields given replace the current ones."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    audience = fields.Nested(AudienceSchema)
+    offer = fields.Nested(OfferSchema)
+    channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)))
 
 
 class CampaignSchema(CampaignCreateSchema):
