@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from console import views_auth, views_merchants, views_operator, views_rules, views_settlement  # noqa: F401
+from console import (  # noqa: F401
+    views_auth,
+    views_campaigns,
+    views_merchants,
+    views_operator,
+    views_rules,
+    views_settlement,
+)
 from console.common import bp
 from web.security import protect_pages
 
