@@ -180,7 +180,9 @@ def main() -> None:
                 table: session.scalar(text(f"SELECT count(*) FROM {table}"))  # noqa: S608 - fixed names
                 for table in ("members", "member_analytics", "purchases")
             }
-        print(f"members {counts['members']:,}  analytics {counts['member_analytics']:,}  purchases {counts['purchases']:,}")
+        print(
+            f"members {counts['members']:,}  analytics {counts['member_analytics']:,}  purchases {counts['purchases']:,}"
+        )
         print(f"{'filter':<55} {'members':>10} {'count':>9} {'draw':>9}")
         worst = 0.0
         for label, audience in FILTERS.items():
