@@ -155,7 +155,8 @@ def main() -> None:
                     session.execute(
                         text(
                             "INSERT INTO merchants (id, name, contact_email, status, require_signed_requests, "
-                            "created_at, updated_at) VALUES (:id, :name, 'b@example.com', 'active', false, now(), now())"
+                            "created_at, updated_at) "
+                            "VALUES (:id, :name, 'b@example.com', 'active', false, now(), now())"
                         ),
                         {"id": f"mer_bench_{n:02d}", "name": f"Bench {n}"},
                     )
@@ -181,7 +182,8 @@ def main() -> None:
                 for table in ("members", "member_analytics", "purchases")
             }
         print(
-            f"members {counts['members']:,}  analytics {counts['member_analytics']:,}  purchases {counts['purchases']:,}"
+            f"members {counts['members']:,}  analytics {counts['member_analytics']:,}  "
+            f"purchases {counts['purchases']:,}"
         )
         print(f"{'filter':<55} {'members':>10} {'count':>9} {'draw':>9}")
         worst = 0.0
