@@ -237,7 +237,11 @@ def campaign_edit(campaign_id):
 @staff_required(*STAFF)
 def campaign(campaign_id):
     found = campaigns.get_campaign(db.session, campaign_id)
-    result = campaign_results.campaign_results(db.session, found)
+    if (found.progress or {}).get("phase") in ("selecting", "delivering"):
+        # The page refreshes itself while the batches run: results wait until they are done.
+        result = {"verdict": "Results come once the offers are delivered.", "points_cost": found.points_spent}
+    else:
+        result = campaign_results.campaign_results(db.session, found)
     return render("campaign.html", campaign=found, result=result, charts=_charts(result))
 
 

@@ -117,12 +117,14 @@ def campaign_results(session: Session, campaign: Campaign, *, now: datetime | No
     }
     # The seed is the campaign's: its figures do not change from one reading to the next.
     seed = int.from_bytes(campaign.id.encode()[-8:], "big")
-    lift = stats.bootstrap_mean_difference(treatment, control, seed=seed)
+    samples = stats.bootstrap_samples(treatment.size, control.size)
+    lift = stats.bootstrap_mean_difference(treatment, control, samples=samples, seed=seed)
     body["revenue_lift"] = {
         "difference_minor": lift.difference,
         "ci_low": lift.ci_low,
         "ci_high": lift.ci_high,
         "standard_error": lift.standard_error,
+        "resamples": samples,
     }
     incremental = round(lift.difference * treatment.size)
     body["incremental_revenue_minor"] = incremental

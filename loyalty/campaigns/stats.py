@@ -27,6 +27,10 @@ POWER = 0.80
 BOOTSTRAP_SAMPLES = 2000
 # Resamples are drawn as a (chunk x n) array at a time, at most this many cells.
 BOOTSTRAP_CELLS = 4_000_000
+# At most this many draws in all: a campaign of a million members gets fewer resamples (never under
+# MIN_BOOTSTRAP_SAMPLES), where the bootstrap distribution of a mean is close to normal anyway.
+BOOTSTRAP_DRAWS = 200_000_000
+MIN_BOOTSTRAP_SAMPLES = 200
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,12 @@ class MeanDifference:
     ci_low: float
     ci_high: float
     standard_error: float
+
+
+def bootstrap_samples(n_treatment: int, n_control: int) -> int:
+    """How many resamples a campaign's revenue interval uses: BOOTSTRAP_SAMPLES within BOOTSTRAP_DRAWS."""
+    budget = BOOTSTRAP_DRAWS // max(n_treatment + n_control, 1)
+    return max(MIN_BOOTSTRAP_SAMPLES, min(BOOTSTRAP_SAMPLES, budget))
 
 
 def bootstrap_mean_difference(

@@ -265,3 +265,49 @@ def test_a_campaign_rule_fires_only_for_the_treatment_group_and_its_budget_is_th
     from loyalty.campaigns.results import points_cost
 
     assert points_cost(db_session, campaign) == 80
+
+
+def test_results_compare_the_groups_over_the_window_and_give_the_lift_with_its_intervals(db_session):
+    from loyalty.campaigns import stats
+    from loyalty.campaigns.results import campaign_results
+    from tests.factories_merchants import make_till
+    from tests.factories_purchases import buy
+
+    _merchant, store, *_ = make_till(db_session)
+    # About 350 a group: enough to detect a lift of 10 points in conversion (docs/campaigns.md).
+    members = _members(db_session, 700)
+    campaign = make_campaign(db_session, control_share_pct=50, offer={"type": "bonus", "points": 100})
+    launch(db_session, campaign)
+    groups = _groups(db_session, campaign)
+    treatment = [m for m in members if groups[m.id][0] == "treatment"]
+    control = [m for m in members if groups[m.id][0] == "control"]
+    # Half the treatment group buys for 20.00 (one of them twice), a fifth of the control group for 10.00.
+    buyers_t, buyers_c = treatment[: len(treatment) // 2], control[: len(control) // 5]
+    for member in buyers_t:
+        buy(db_session, store, member=member, total_minor=2000)
+    buy(db_session, store, member=buyers_t[0], total_minor=500)
+    for member in buyers_c:
+        buy(db_session, store, member=member, total_minor=1000)
+    # A purchase after the window does not count.
+    later = campaign.starts_at + timedelta(days=campaign.measure_days, seconds=1)
+    buy(db_session, store, member=control[-1], total_minor=99_999, occurred_at=later)
+
+    result = campaign_results(db_session, campaign)
+    t, c = result["groups"]["treatment"], result["groups"]["control"]
+    assert (t["members"], t["converted"]) == (len(treatment), len(buyers_t))
+    assert (c["members"], c["converted"]) == (len(control), len(buyers_c))
+    assert t["revenue_minor"] == 2000 * len(buyers_t) + 500
+    assert c["revenue_minor"] == 1000 * len(buyers_c)
+    assert result["enough_data"] is True and result["verdict"] is None
+    expected = stats.two_proportion_ztest(len(buyers_t), len(treatment), len(buyers_c), len(control))
+    assert result["conversion_lift"]["difference"] == pytest.approx(expected.difference)
+    assert result["conversion_lift"]["p_value"] == pytest.approx(expected.p_value)
+    lift = result["revenue_lift"]
+    assert lift["difference_minor"] == pytest.approx(t["revenue_per_member_minor"] - c["revenue_per_member_minor"])
+    assert lift["ci_low"] < lift["difference_minor"] < lift["ci_high"]
+    assert result["points_cost"] == 100 * len(treatment)
+    # 100 points are worth 1.00 at the default rate: the cost in minor units equals the points.
+    assert result["points_cost_value_minor"] == 100 * len(treatment)
+    assert result["incremental_revenue_minor"] == round(lift["difference_minor"] * len(treatment))
+    assert result["return_on_points"] == pytest.approx(result["incremental_revenue_minor"] / (100 * len(treatment)))
+    assert campaign_results(db_session, campaign) == result  # the bootstrap's seed is the campaign's

@@ -84,3 +84,11 @@ def test_a_campaign_too_small_to_show_an_effect_says_so(n_treatment, n_control, 
 def test_minimum_detectable_effect_follows_the_standard_sample_size_formula():
     # (1.96 + 0.8416) * sqrt(0.25 * (1/1000 + 1/1000)) = 0.0626
     assert stats.minimum_detectable_effect(0.5, 1000, 1000) == pytest.approx(0.0626, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("n_treatment", "n_control", "samples"),
+    [(500, 500, 2000), (90_000, 10_000, 2000), (900_000, 100_000, 200), (400_000, 100_000, 400)],
+)
+def test_large_campaigns_resample_fewer_times_within_the_draw_budget(n_treatment, n_control, samples):
+    assert stats.bootstrap_samples(n_treatment, n_control) == samples
