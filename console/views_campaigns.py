@@ -268,7 +268,7 @@ def _charts(result: dict[str, Any]) -> list:
     treatment, control = groups["treatment"], groups["control"]
     drawn = [
         charts.bars(
-            "Revenue per member",
+            "Revenue per member: treatment (blue) and control (grey)",
             "Revenue per member in the measurement window, in minor units: treatment against control.",
             ["Revenue per member"],
             [
@@ -277,7 +277,7 @@ def _charts(result: dict[str, Any]) -> list:
             ],
         ),
         charts.bars(
-            "Conversion",
+            "Conversion: treatment (blue) and control (grey)",
             "The share of each group who bought in the window, in tenths of a percent.",
             ["Conversion (‰)"],
             [
