@@ -255,6 +255,27 @@ def test_a_campaign_rule_fires_only_for_the_treatment_group_and_its_budget_is_th
         outcome = buy(db_session, store, member=member, rules=active_ruleset(db_session), total_minor=1000)
         return sum(line["points"] for line in outcome.receipt["breakdown"] if line["rule_id"] == campaign.rule_id)
 
+    def quoted(member, explain):
+        from loyalty.actors import cli_actor
+        from loyalty.earning.quotes import quote_purchase
+
+        quote = quote_purchase(
+            db_session,
+            store_id=store.id,
+            member={"member_id": member.id},
+            occurred_at=None,
+            currency="EUR",
+            total_minor=1000,
+            items=[],
+            explain=explain,
+            actor=cli_actor(),
+        )
+        return [line.rule_id for line in quote.breakdown]
+
+    # Quotes, explained or not, show the campaign's rule to the treatment group only.
+    for explain in (False, True):
+        assert campaign.rule_id in quoted(treatment[0], explain)
+        assert campaign.rule_id not in quoted(control[0], explain)
     assert campaign_points(control[0]) == 0
     assert campaign_points(outsider) == 0
     assert campaign_points(treatment[0]) == 40
