@@ -60,20 +60,20 @@ def select_audience(session: Session, *, campaign_id: str) -> None:
     if campaign is None or campaign.status != RUNNING or (campaign.progress or {}).get("phase") != "selecting":
         return
     now = utcnow()
-    control = bucket_expression(session, campaign.id) < campaign.control_share_pct * 100
-    group = case((control, literal("control")), else_=literal("treatment"))
-    status = case((control, literal(HELD_OUT)), else_=literal(SELECTED))
-    query = audience_query(
+    # The bucket once per member (an MD5 on PostgreSQL), then both columns from it.
+    drawn = audience_query(
         campaign.audience,
         now=now,
-        columns=[
-            literal(campaign.id).label("campaign_id"),
-            Member.id.label("member_id"),
-            group.label("group"),
-            status.label("status"),
-            literal(now, type_=CampaignMember.__table__.c.assigned_at.type).label("assigned_at"),
-            literal(0).label("points_awarded"),
-        ],
+        columns=[Member.id.label("member_id"), bucket_expression(session, campaign.id).label("bucket")],
+    ).subquery("drawn")
+    control = drawn.c.bucket < campaign.control_share_pct * 100
+    query = select(
+        literal(campaign.id).label("campaign_id"),
+        drawn.c.member_id,
+        case((control, literal("control")), else_=literal("treatment")).label("group"),
+        case((control, literal(HELD_OUT)), else_=literal(SELECTED)).label("status"),
+        literal(now, type_=CampaignMember.__table__.c.assigned_at.type).label("assigned_at"),
+        literal(0).label("points_awarded"),
     )
     table = CampaignMember.__table__
     session.execute(
@@ -236,15 +236,21 @@ def deliver_batch(session: Session, *, campaign_id: str, batch_size: int = BATCH
     if campaign is None or campaign.status != RUNNING:
         return
     table = CampaignMember.__table__
+    progress = dict(campaign.progress or {})
+    # Walks the primary key from where the last batch stopped (kept in the same transaction as its work).
     member_ids = list(
         session.scalars(
             select(table.c.member_id)
-            .where(table.c.campaign_id == campaign.id, table.c.group == "treatment", table.c.status == SELECTED)
+            .where(
+                table.c.campaign_id == campaign.id,
+                table.c.member_id > progress.get("after", ""),
+                table.c.group == "treatment",
+                table.c.status == SELECTED,
+            )
             .order_by(table.c.member_id)
             .limit(batch_size)
         )
     )
-    progress = dict(campaign.progress or {})
     if not member_ids:
         progress["phase"] = "delivered"
         campaign.progress = progress
@@ -331,6 +337,7 @@ def deliver_batch(session: Session, *, campaign_id: str, batch_size: int = BATCH
     progress["skipped"] = progress.get("skipped", 0) + statuses.count(INACTIVE) + statuses.count(UNAVAILABLE)
     progress["contacts"] = progress.get("contacts", 0) + contacts
     progress["batches"] = progress.get("batches", 0) + 1
+    progress["after"] = member_ids[-1]
     campaign.progress = progress
     session.flush()
     add_task(session, deliver_batch, campaign_id=campaign.id, batch_size=batch_size)
