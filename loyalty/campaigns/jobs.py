@@ -190,14 +190,14 @@ def _text_for(campaign: Campaign, locale: str) -> dict[str, str]:
     return {"subject": text.get("subject") or campaign.name, "body": text.get("body", "")}
 
 
-def _give_bonus(session: Session, campaign: Campaign, member: Member, points: int, actor: Actor, now: datetime):
+def _give_bonus(session: Session, campaign: Campaign, members: list[Member], points: int, actor: Actor, now):
+    """Credit the batch's members at once through the ledger (one insert, one update for them all)."""
     expiry_months = get_program(session).expiry_months
-    return ledger.add_points(
+    return ledger.add_points_to_many(
         session,
-        member,
+        members,
         kind="adjust",
         points=points,
-        available_at=now,
         expires_at=add_months(now, expiry_months) if expiry_months else None,
         context=ledger.EntryContext(actor=actor, note=f"Campaign {campaign.name} ({campaign.id}): bonus points"),
         now=now,
@@ -266,8 +266,8 @@ def deliver_batch(session: Session, *, campaign_id: str, batch_size: int = BATCH
     given: list[Member] = []
     if offer.get("type") == "bonus":
         covered = _take_budget(session, campaign, len(active), offer["points"])
-        for member in active[:covered]:
-            entry = _give_bonus(session, campaign, member, offer["points"], actor, now)
+        entries = _give_bonus(session, campaign, active[:covered], offer["points"], actor, now) if covered else []
+        for member, entry in zip(active[:covered], entries, strict=True):
             outcome[member.id] = {"status": OFFERED, "points_awarded": offer["points"]}
             audit.append(
                 {
