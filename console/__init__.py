@@ -11,14 +11,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from console import (  # noqa: F401
-    views_auth,
-    views_campaigns,
-    views_merchants,
-    views_operator,
-    views_rules,
-    views_settlement,
-)
+import console.views_campaigns  # noqa: F401
+from console import views_auth, views_merchants, views_operator, views_rules, views_settlement  # noqa: F401
 from console.common import bp
 from web.security import protect_pages
 
