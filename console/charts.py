@@ -6,7 +6,7 @@ with integer coordinates, and every chart has a table of the same figures.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 WIDTH, HEIGHT = 720, 260
@@ -36,7 +36,13 @@ class Chart:
     baseline: int = 0
 
 
-def _frame(chart: Chart, top_value: int, bottom_value: int, months: Sequence[str]) -> tuple:
+def _frame(
+    chart: Chart,
+    top_value: int,
+    bottom_value: int,
+    months: Sequence[str],
+    fmt: Callable[[int], str] = "{:,}".format,
+) -> tuple:
     top = nice_ceiling(max(top_value, 1))
     bottom = -nice_ceiling(-bottom_value) if bottom_value < 0 else 0
     plot_h = chart.height - TOP - BOTTOM
@@ -46,7 +52,7 @@ def _frame(chart: Chart, top_value: int, bottom_value: int, months: Sequence[str
 
     for step in range(5):
         value = bottom + (top - bottom) * step // 4
-        chart.ticks.append({"y": y(value), "label": f"{value:,}"})
+        chart.ticks.append({"y": y(value), "label": fmt(value)})
     chart.baseline = y(0)
     slot = (chart.width - LEFT - RIGHT) // max(len(months), 1)
     every = max(1, len(months) // 12)
@@ -91,4 +97,32 @@ def line(title: str, description: str, months: Sequence[str], series: Sequence[t
         ]
         points = " ".join(f"{dot['x']},{dot['y']}" for dot in dots)
         chart.lines.append({"cls": name, "points": points, "dots": dots})
+    return chart
+
+
+def intervals(
+    title: str,
+    description: str,
+    labels: Sequence[str],
+    estimates: Sequence[int],
+    lows: Sequence[int],
+    highs: Sequence[int],
+    fmt: Callable[[int], str] = "{:,}".format,
+) -> Chart:
+    """An estimate and its confidence interval per label: a vertical segment and a dot, the zero line drawn.
+
+    Values are integers in the chart's unit (``fmt`` writes them: basis points as percentage points...).
+    """
+    chart = Chart(title, description)
+    top = max([*highs, *estimates, 0])
+    bottom = min([*lows, *estimates, 0])
+    y, slot = _frame(chart, top, bottom, labels, fmt)
+    for n, label in enumerate(labels):
+        x = LEFT + n * slot + slot // 2
+        dot = {
+            "x": x,
+            "y": y(estimates[n]),
+            "label": f"{label}: {fmt(estimates[n])} ({fmt(lows[n])} to {fmt(highs[n])})",
+        }
+        chart.lines.append({"cls": "interval", "points": f"{x},{y(lows[n])} {x},{y(highs[n])}", "dots": [dot]})
     return chart

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -80,6 +81,18 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{ULID()}"
 
 
+BUCKETS = 10_000
+
+
+def stable_bucket(key: str) -> int:
+    """A stable hash of ``key`` into ``0..BUCKETS-1``: the first 32 bits of its MD5, as SQL computes it too.
+
+    PostgreSQL computes the same with ``md5()`` (``loyalty.campaigns.audience``); on
+    SQLite it is registered as the SQL function ``stable_bucket``.
+    """
+    return int(hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()[:8], 16) % BUCKETS
+
+
 def configure_engine(engine: Engine) -> None:
     """Per-connection settings: WAL and foreign keys for SQLite."""
     if engine.dialect.name != "sqlite":
@@ -96,6 +109,7 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        dbapi_connection.create_function("stable_bucket", 1, stable_bucket, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn):

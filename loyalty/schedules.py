@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rq import cron
 
+from loyalty.campaigns.jobs import run_campaign_schedule
 from loyalty.ledger.jobs import expire_points, warn_expiring_points
 from loyalty.outbox.jobs import sweep
 from loyalty.settlement.jobs import close_statements
@@ -25,6 +26,8 @@ SCHEDULE = [
     (warn_expiring_points, "default", "30 3 * * *"),
     # Daily: the day after a month ends its statements are closed; a missed day is made up the next.
     (close_statements, "default", "0 4 * * *"),
+    # Scheduled campaigns start (and running ones end) within a minute of their time.
+    (run_campaign_schedule, "default", 60),
 ]
 
 # A job may run this long before RQ stops it (the daily jobs walk every member, in batches).

@@ -146,7 +146,7 @@ class RuleSet:
         """
         try:
             if explain:
-                return self._explain(facts, usage, budget_remaining)
+                return self._explain(facts, usage, budget_remaining, excluded)
             entries = self.candidates(facts)
             if excluded:
                 entries = tuple(entry for entry in entries if entry[0].id not in excluded)
@@ -163,12 +163,15 @@ class RuleSet:
         facts: Mapping[str, Any],
         usage: Mapping[str, int] | None,
         budget_remaining: Mapping[str, int] | None,
+        excluded: Collection[str] | None = None,
     ) -> Decision:
         # The slow path: every rule in scope, whole conditions, a reason for each rule.
         at = facts[OCCURRED_AT]
         reasons: dict[str, SkipReason] = {}
         entries: list[Entry] = []
         for rule in self.scope(facts[MERCHANT]):
+            if excluded and rule.id in excluded:
+                continue  # as if not active: not in scope
             if rule.in_window(at):
                 entries.append((rule, rule.condition.test))
             else:

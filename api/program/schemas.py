@@ -76,6 +76,16 @@ class ProgramSchema(Schema):
     tier_grace_days = StrictInteger(validate=validate.Range(min=0, max=730))
     claim_window_days = StrictInteger(validate=validate.Range(min=0, max=365))
     timezone = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "IANA name."})
+    contact_cap_count = StrictInteger(
+        validate=validate.Range(min=0, max=1000),
+        metadata={
+            "description": "At most this many campaign messages reach a member in any `contact_cap_days` window, "
+            "whatever the campaigns ask (0: none)."
+        },
+    )
+    contact_cap_days = StrictInteger(
+        validate=validate.Range(min=1, max=366), metadata={"description": "The window of the contact cap, in days."}
+    )
     merchant_rules = fields.Nested(
         MerchantRuleLimits,
         metadata={"description": "The operator's limits on merchants' own rules; a PATCH changes the keys it names."},
@@ -118,6 +128,8 @@ def program_body(program) -> dict:
         "tier_grace_days": program.tier_grace_days,
         "claim_window_days": program.claim_window_days,
         "timezone": program.timezone,
+        "contact_cap_count": program.contact_cap_count,
+        "contact_cap_days": program.contact_cap_days,
         "merchant_rules": merchant_rules_body(program),
     }
 

@@ -69,7 +69,29 @@
     setTimeout(poll, 1000);
   }
 
+  // The campaign editor: the audience's size as you change the filter.
+  function campaignEditor(form) {
+    var url = form.getAttribute("data-estimate-url");
+    var out = document.getElementById("audience-size");
+    var seq = 0;
+    function estimate() {
+      var mine = ++seq;
+      fetch(url, { method: "POST", body: new FormData(form), credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.json(); })
+        .then(function (result) {
+          if (mine !== seq) return;
+          out.textContent = result.members === null ? "— (check the filter)" : result.members.toLocaleString("en") + " members";
+        })
+        .catch(function () { /* the Estimate button still works */ });
+    }
+    var later = debounce(estimate, 350);
+    form.querySelectorAll("fieldset")[1].addEventListener("input", later);
+    form.querySelectorAll("fieldset")[1].addEventListener("change", later);
+    estimate();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form.campaign-editor").forEach(campaignEditor);
     document.querySelectorAll("form.rule-editor").forEach(ruleEditor);
     var sim = document.getElementById("simulation");
     if (sim) simulation(sim);

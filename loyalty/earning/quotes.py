@@ -16,7 +16,7 @@ from loyalty.db import utcnow
 from loyalty.earning.models import RulesetState
 from loyalty.earning.ruleset import NEVER_CHANGED, RULESET_STATE_ID, active_ruleset
 from loyalty.errors import CurrencyMismatch, Forbidden, NotFound, ValidationFailed
-from loyalty.ledger.counters import read_budgets, read_usage
+from loyalty.ledger.counters import campaign_rules_held_out, read_budgets, read_usage
 from loyalty.members.services import find_member
 from loyalty.merchants.models import Store
 from loyalty.merchants.services import get_store
@@ -258,8 +258,14 @@ def quote_purchase(
     )
     # The live counters, read but not changed: a quote never spends a limit or a budget.
     usage = read_usage(session, ruleset, facts, shopper.id if shopper else None)
+    # A campaign's rule is quoted only to its treatment group, as it is scored.
+    held_out = campaign_rules_held_out(session, ruleset, facts, shopper.id if shopper else None)
     decision = ruleset.score(
-        facts, usage=usage, budget_remaining=read_budgets(session, ruleset, facts), explain=explain
+        facts,
+        usage=usage,
+        budget_remaining=read_budgets(session, ruleset, facts),
+        explain=explain,
+        excluded=held_out or None,
     )
     skipped = tuple(
         SkippedRule(skip.rule_id, ruleset.get(skip.rule_id).name, skip.reason)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
@@ -52,14 +54,33 @@ def ruleset_state(session: Session) -> tuple[int, str]:
 
 
 def active_rule_specs(session: Session) -> list[dict[str, Any]]:
-    """The current version of every active rule, as rule specs for the engine."""
-    rows = session.scalars(
-        select(RuleVersion)
+    """The current version of every active rule, as rule specs for the engine.
+
+    A campaign's rule also carries ``campaign_id`` (which ``build_ruleset`` takes out).
+    """
+    rows = session.execute(
+        select(RuleVersion, Rule.campaign_id)
         .join(Rule, (Rule.id == RuleVersion.rule_id) & (Rule.version == RuleVersion.version))
         .where(Rule.status == ACTIVE)
         .order_by(RuleVersion.rule_id)
     )
-    return [version_spec(row) for row in rows]
+    specs = []
+    for version, campaign_id in rows:
+        spec = version_spec(version)
+        if campaign_id is not None:
+            spec["campaign_id"] = campaign_id
+        specs.append(spec)
+    return specs
+
+
+# The campaign of each campaign rule, by rule set: such a rule fires only for the campaign's
+# treatment group (``loyalty.ledger.counters``). A set with no campaign rule has no entry.
+_CAMPAIGN_RULES: weakref.WeakKeyDictionary[RuleSet, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def campaign_rules(ruleset: RuleSet) -> Mapping[str, str]:
+    """``{rule_id: campaign_id}`` of the rule set's campaign rules (empty for most sets)."""
+    return _CAMPAIGN_RULES.get(ruleset, {})
 
 
 def version_spec(row: RuleVersion) -> dict[str, Any]:
@@ -82,12 +103,19 @@ def version_spec(row: RuleVersion) -> dict[str, Any]:
 def build_ruleset(specs: list[dict[str, Any]], version: int) -> RuleSet:
     """Compile the active rules. A rule that no longer compiles is left out and logged, never the whole set."""
     compiled = []
+    campaigns: dict[str, str] = {}
     for spec in specs:
+        if "campaign_id" in spec:
+            spec = dict(spec)
+            campaigns[spec["id"]] = spec.pop("campaign_id")
         try:
             compiled.append(compile_rule(spec))
         except RuleError as error:
             log.error("active rule %s v%s left out of rule set %s: %s", spec["id"], spec["version"], version, error)
-    return RuleSet(compiled, version)
+    ruleset = RuleSet(compiled, version)
+    if campaigns:
+        _CAMPAIGN_RULES[ruleset] = campaigns
+    return ruleset
 
 
 class RulesetCache:

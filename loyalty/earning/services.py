@@ -182,15 +182,16 @@ def check_new_rule(session: Session, *, rule: Mapping[str, Any], actor: Actor) -
     return _check(session, data, actor)
 
 
-def create_rule(session: Session, *, rule: Mapping[str, Any], actor: Actor) -> Rule:
+def create_rule(session: Session, *, rule: Mapping[str, Any], actor: Actor, campaign_id: str | None = None) -> Rule:
     """Save a new rule as a draft (version 1); ``InvalidRule`` says what to fix.
 
     A merchant's rule is always its own: ``merchant_id`` defaults to it, and an
-    operator-wide rule (``merchant_id`` null) is the operator's alone.
+    operator-wide rule (``merchant_id`` null) is the operator's alone. A
+    campaign's rule (``campaign_id``) fires only for that campaign's treatment group.
     """
     _require_writer(session, actor)
     spec = check_new_rule(session, rule=rule, actor=actor)
-    row = Rule(merchant_id=spec.merchant_id, status=DRAFT, version=1)
+    row = Rule(merchant_id=spec.merchant_id, status=DRAFT, version=1, campaign_id=campaign_id)
     session.add(row)
     session.flush()
     version = RuleVersion(rule_id=row.id, version=1)

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from loyalty.campaigns.queries import treatment_campaigns
 from loyalty.db import upsert_insert
+from loyalty.earning.ruleset import campaign_rules
 from loyalty.ledger.models import RuleBudget, RuleUsage
 from rules import Decision, RuleSet
 
@@ -133,6 +135,30 @@ def _score_within_budgets(
     return ruleset.score(facts, usage=usage, budget_remaining=budgets, excluded=excluded)
 
 
+def _union(excluded: Collection[str] | None, held_out: frozenset[str]) -> Collection[str] | None:
+    if not held_out:
+        return excluded
+    return held_out if not excluded else held_out | set(excluded)
+
+
+def campaign_rules_held_out(
+    session: Session, ruleset: RuleSet, facts: Mapping[str, Any], member_id: str | None
+) -> frozenset[str]:
+    """The campaign rules that could fire here but are not for this member (not in their treatment group).
+
+    Free when the active set has no campaign rule (nearly always); otherwise one
+    primary-key read, only when a campaign rule is among the purchase's candidates.
+    """
+    gated = campaign_rules(ruleset)
+    if not gated:
+        return frozenset()
+    candidates = [rule.id for rule, _ in ruleset.candidates(facts) if rule.id in gated]
+    if not candidates:
+        return frozenset()
+    treated = treatment_campaigns(session, member_id, {gated[r] for r in candidates}) if member_id else set()
+    return frozenset(r for r in candidates if gated[r] not in treated)
+
+
 def score_and_count(
     session: Session,
     ruleset: RuleSet,
@@ -147,14 +173,23 @@ def score_and_count(
     ``funding`` is the store's merchant's prepaid points, when it has them.
     """
     usage = read_usage(session, ruleset, facts, member_id)
+    held_out = campaign_rules_held_out(session, ruleset, facts, member_id)
     if funding is None:
-        decision = _score_within_budgets(session, ruleset, facts, usage, None)
+        decision = _score_within_budgets(session, ruleset, facts, usage, held_out or None)
     else:
         decision = funding.settle(
-            session, ruleset, lambda excluded: _score_within_budgets(session, ruleset, facts, usage, excluded)
+            session,
+            ruleset,
+            lambda excluded: _score_within_budgets(session, ruleset, facts, usage, _union(excluded, held_out)),
         )
     if member_id:
         for line in decision.breakdown:
             if line.period_key is not None:
                 _count_usage(session, line.rule_id, member_id, line.period_key)
     return decision
+
+
+def budget_spent(session: Session, rule_id: str) -> int:
+    """Points a budgeted rule has given so far (0 before its first)."""
+    spent = session.scalar(select(RuleBudget.spent_points).where(RuleBudget.rule_id == rule_id))
+    return int(spent or 0)

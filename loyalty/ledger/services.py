@@ -164,6 +164,65 @@ def add_points(
     return entry
 
 
+def add_points_to_many(
+    session: Session,
+    members: list[Member],
+    *,
+    kind: str,
+    points: int,
+    expires_at: datetime | None,
+    context: EntryContext,
+    now: datetime | None = None,
+) -> list[LedgerEntry]:
+    """``add_points`` of the same points, available now, to many locked members: a batch job's credit.
+
+    The same entries and running figures as one ``add_points`` each, in three
+    statements for them all: the pending points of the members that have any
+    (one grouped read), the entries (one insert) and the members (one update).
+    """
+    if kind not in ADDING:
+        raise ValueError(f"{kind} does not add points")
+    if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
+        raise ValueError("points must be a positive integer")
+    now = now or utcnow()
+    pending_ids = [m.id for m in members if m.pending_until is not None and m.pending_until > now]
+    pending: dict[str, int] = {}
+    if pending_ids:
+        with session.no_autoflush:
+            pending = {
+                member_id: int(total)
+                for member_id, total in session.execute(
+                    select(LedgerEntry.member_id, func.sum(LedgerEntry.lot_remaining))
+                    .where(
+                        LedgerEntry.member_id.in_(pending_ids),
+                        LedgerEntry.lot_remaining > 0,
+                        LedgerEntry.available_at > now,
+                    )
+                    .group_by(LedgerEntry.member_id)
+                )
+            }
+    entries = []
+    for member in members:
+        paid = min(member.points_debt, points)
+        member.points_debt -= paid
+        member.points_balance += points
+        entries.append(
+            _entry(
+                member,
+                kind,
+                points,
+                member.points_balance - pending.get(member.id, 0),
+                context,
+                available_at=now,
+                expires_at=expires_at,
+                lot_remaining=points - paid,
+            )
+        )
+    session.add_all(entries)
+    session.flush()
+    return entries
+
+
 def _open_lots(session: Session, member: Member, *, now: datetime, available_only: bool) -> list[LedgerEntry]:
     query = select(LedgerEntry).where(LedgerEntry.member_id == member.id, LedgerEntry.lot_remaining > 0)
     if available_only:

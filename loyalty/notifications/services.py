@@ -58,6 +58,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Hello {name}, open {link} within {minutes} minutes to choose a new password for the staff console. "
         "If you did not ask for this, ignore this message.",
     ),
+    # A campaign's message (loyalty.campaigns), written by the marketer in the member's language.
+    "campaign_message": ("{subject}", "{body}"),
     "prepaid_low": (
         "{merchant}: prepaid points are running low",
         "Hello {name}, {merchant} has {balance} prepaid points left, below its warning level of {threshold}. "
@@ -87,14 +89,19 @@ def queue_notification(
 def queue_notifications(session: Session, messages: Iterable[Mapping[str, Any]]) -> list[Notification | None]:
     """Queue many messages as ``queue_notification`` does each, with one insert per table for them all.
 
-    Each message is ``{member_id, email, phone, template, data}``; the result is
-    in the same order, None where the member has neither email nor phone.
+    Each message is ``{member_id, email, phone, template, data}``, with an optional
+    ``channel`` (``email`` or ``sms``) that sends on that channel only; the result is
+    in the same order, None where the member has no address for it.
     """
     queued: list[Notification | None] = []
     for message in messages:
         if message["template"] not in TEMPLATES:
             raise ValueError(f"unknown template {message['template']!r}")
-        channel, recipient = ("email", message["email"]) if message["email"] else ("sms", message["phone"])
+        chosen = message.get("channel")
+        if chosen is not None:
+            channel, recipient = chosen, message["email"] if chosen == "email" else message["phone"]
+        else:
+            channel, recipient = ("email", message["email"]) if message["email"] else ("sms", message["phone"])
         queued.append(
             Notification(
                 member_id=message["member_id"],

@@ -30,6 +30,7 @@ EVENT_TYPES = (
     "reward.issued",
     "reward.used",
     "tier.changed",
+    "campaign.offer",
 )
 PENDING, SUCCEEDED, FAILED, CANCELLED = "pending", "succeeded", "failed", "cancelled"
 DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED, CANCELLED)

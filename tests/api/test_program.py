@@ -11,6 +11,8 @@ DEFAULT = {
     "tier_grace_days": 30,
     "claim_window_days": 30,
     "timezone": "UTC",
+    "contact_cap_count": 3,
+    "contact_cap_days": 30,
     "merchant_rules": {
         "merchants_may_write": True,
         "max_multiplier_percent": None,
