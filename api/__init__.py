@@ -75,6 +75,7 @@ def create_api(app: Flask) -> Api:
     app.register_blueprint(static)
 
     from api.audit.views import blp as audit_blp
+    from api.cases.views import blp as cases_blp
     from api.connectors.views import blp as connectors_blp
     from api.health import bp as health_bp
     from api.keys.views import blp as keys_blp
@@ -89,6 +90,7 @@ def create_api(app: Flask) -> Api:
     from api.statements.views import blp as statements_blp
     from api.stores.views import blp as stores_blp
     from api.tiers.views import blp as tiers_blp
+    from api.timeline.views import blp as timeline_blp
     from api.webhooks.views import blp as webhooks_blp
 
     for blp in (
@@ -107,6 +109,8 @@ def create_api(app: Flask) -> Api:
         statements_blp,
         webhooks_blp,
         connectors_blp,
+        cases_blp,
+        timeline_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)
