@@ -433,8 +433,9 @@ def list_cases(
     status: str | None = None,
     priority: str | None = None,
     member_id: str | None = None,
+    statuses: tuple[str, ...] | None = None,
 ) -> Page[ServiceCase]:
-    """Cases the actor may see, urgent first then oldest first, optionally by status, priority or member."""
+    """Cases the actor may see, urgent first then oldest first, optionally by status(es), priority or member."""
     query = select(ServiceCase)
     if actor.role is Role.TERMINAL:
         query = query.where(ServiceCase.source == "cashier", ServiceCase.store_id == actor.store_id)
@@ -442,6 +443,8 @@ def list_cases(
         query = query.where(ServiceCase.source == "cashier", ServiceCase.merchant_id == actor.merchant_id)
     if status:
         query = query.where(ServiceCase.status == status)
+    if statuses:
+        query = query.where(ServiceCase.status.in_(statuses))
     if priority:
         query = query.where(ServiceCase.priority == priority)
     if member_id:
