@@ -47,6 +47,8 @@ STATUSES = (OPEN, IN_PROGRESS, RESOLVED, REJECTED)
 SOURCES = ("member", "cashier", "staff")
 
 MAX_CASE_POINTS = 10**9
+# A member has at most this many reports being looked at (open or in progress) at once.
+MAX_OPEN_MEMBER_CASES = 3
 MAX_TEXT = 4000
 MAX_SUBJECT = 200
 MAX_REF = 100
@@ -202,6 +204,17 @@ def open_case(
     member = get_member(session, member_id)
     if member.status == CLOSED:
         raise InvalidState("The member's account is closed.")
+    if source == "member":
+        waiting = session.scalar(
+            select(func.count())
+            .select_from(ServiceCase)
+            .where(ServiceCase.member_id == member.id, ServiceCase.status.in_((OPEN, IN_PROGRESS)))
+        )
+        if waiting >= MAX_OPEN_MEMBER_CASES:
+            raise ValidationFailed(
+                f"At most {MAX_OPEN_MEMBER_CASES} reports are looked at at once; wait for an answer first.",
+                errors={"open_cases": [f"{waiting} reports are open."]},
+            )
 
     purchase = _purchase_for(session, actor, purchase_id=purchase_id, receipt_ref=receipt_ref)
     if purchase is not None and purchase.member_id not in (None, member.id):
@@ -417,6 +430,18 @@ def reject_case(
     _notify(session, case, "case_rejected", reason=reason)
     session.flush()
     return Resolution(case=case, replayed=False)
+
+
+def member_cases(session: Session, *, member_id: str, limit: int = 20) -> list[ServiceCase]:
+    """A member's own cases, newest first (the portal shows them)."""
+    return list(
+        session.scalars(
+            select(ServiceCase)
+            .where(ServiceCase.member_id == member_id)
+            .order_by(ServiceCase.opened_at.desc(), ServiceCase.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def list_notes(session: Session, case: ServiceCase) -> list[ServiceNote]:
