@@ -96,6 +96,7 @@ class _Source:
     int_id: bool
     query: Callable[[str], Select]
     item: Callable[[Any, dict[str, str]], TimelineItem]
+    joined: bool = True  # the query selects the row with names joined to it (else the row alone)
 
 
 # ---- the sources --------------------------------------------------------------------------------
@@ -361,14 +362,20 @@ SOURCES: dict[str, _Source] = {
         _Source("purchase", Purchase.occurred_at, Purchase.id, False, _purchases, _purchase_item),
         _Source("points", LedgerEntry.created_at, LedgerEntry.id, False, _entries, _entry_item),
         _Source("redemption", Redemption.created_at, Redemption.id, False, _redemptions, _redemption_item),
-        _Source("tier_change", AuditEvent.created_at, AuditEvent.id, False, _tier_changes, _tier_item),
+        _Source("tier_change", AuditEvent.created_at, AuditEvent.id, False, _tier_changes, _tier_item, joined=False),
         _Source(
-            "stage_change", LifecycleStageChange.changed_at, LifecycleStageChange.id, True, _stage_changes, _stage_item
+            "stage_change",
+            LifecycleStageChange.changed_at,
+            LifecycleStageChange.id,
+            True,
+            _stage_changes,
+            _stage_item,
+            joined=False,
         ),
         _Source("contact", Contact.contacted_at, Contact.id, True, _contacts, _contact_item),
         _Source("claim", Purchase.claimed_at, Purchase.id, False, _claims, _claim_item),
-        _Source("case", ServiceCase.opened_at, ServiceCase.id, False, _cases, _case_item),
-        _Source("note", ServiceNote.created_at, ServiceNote.id, True, _notes, _note_item),
+        _Source("case", ServiceCase.opened_at, ServiceCase.id, False, _cases, _case_item, joined=False),
+        _Source("note", ServiceNote.created_at, ServiceNote.id, True, _notes, _note_item, joined=False),
     )
 }
 assert tuple(SOURCES) == KINDS
@@ -433,10 +440,7 @@ def member_timeline(
         if position is not None:
             query = query.where(_after(source, position))
         query = query.order_by(source.at.desc(), source.id.desc()).limit(limit + 1)
-        if source.kind in ("stage_change", "tier_change", "case", "note"):
-            rows = session.scalars(query)
-        else:
-            rows = session.execute(query)
+        rows = session.execute(query) if source.joined else session.scalars(query)
         items.extend(source.item(row, tier_names) for row in rows)
     items.sort(key=lambda item: item.key, reverse=True)
     more = len(items) > limit

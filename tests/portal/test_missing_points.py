@@ -90,6 +90,11 @@ def test_a_member_waits_for_answers_before_a_fourth_report(client, db_session):
     assert db_session.scalar(select(func.count()).select_from(ServiceCase)) == cases.MAX_OPEN_MEMBER_CASES
 
 
-def test_the_claims_page_needs_a_signed_in_member(client):
-    response = client.post("/portal/claims/missing", base_url="https://portal.test", data={})
-    assert response.status_code in (302, 400)
+def test_a_report_needs_a_signed_in_member(client, db_session):
+    visitor = Visitor(client)
+    visitor.get("/portal/login")
+    token = csrf_token(visitor.page)
+    body = {"csrf_token": token, "missing-csrf_token": token, "missing-receipt_ref": "R-1"}
+    response = visitor.post("/portal/claims/missing", body | {"missing-purchased_on": "2026-12-01"}, csrf=False)
+    assert response.status_code == 302 and response.location.startswith("/portal/login")
+    assert db_session.scalar(select(func.count()).select_from(ServiceCase)) == 0
