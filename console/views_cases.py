@@ -155,6 +155,18 @@ def member_open_case(member_id: str):
     return redirect(url_for("console.case", case_id=opened.id))
 
 
+@bp.post("/members/<member_id>/notes")
+@staff_required("admin")
+def member_note(member_id: str):
+    try:
+        cases.add_member_note(db.session, member_id=member_id, body=request.form.get("body") or "", actor=actor())
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _member_page(member_id, 422, error=error.message)
+    db.session.commit()
+    return redirect(url_for("console.member", member_id=member_id))
+
+
 @bp.get("/members")
 @staff_required(*OPERATOR)
 def member_search():

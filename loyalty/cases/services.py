@@ -319,6 +319,29 @@ def add_note(session: Session, *, case_id: str, body: str, actor: Actor, now: da
     return note
 
 
+def add_member_note(
+    session: Session, *, member_id: str, body: str, actor: Actor, now: datetime | None = None
+) -> ServiceNote:
+    """A staff note on a member outside any case (a call, a visit), shown in their timeline (audited)."""
+    _require_operator(actor, "writes notes on members")
+    body = _text(body, "body", required=True, limit=MAX_TEXT)
+    member = get_member(session, member_id)
+    note = ServiceNote(
+        member_id=member.id,
+        case_id=None,
+        body=body,
+        author_kind=actor.kind,
+        author_name=actor.name,
+        created_at=now or utcnow(),
+    )
+    session.add(note)
+    session.flush()
+    record_event(
+        session, actor=actor, action="member.note", object_type="member", object_id=member.id, data={"note_id": note.id}
+    )
+    return note
+
+
 @dataclass(frozen=True)
 class Resolution:
     case: ServiceCase

@@ -107,3 +107,13 @@ def test_an_admin_opens_a_case_from_the_members_page(client, db_session):
     assert made.status_code == 302
     (case,) = cases.list_cases(db_session, actor=ADMIN, limit=5, cursor=None, member_id=member.id).items
     assert (case.receipt_ref, case.points_claimed, case.source) == ("R-55", 12, "staff")
+
+
+def test_an_admin_notes_a_call_on_the_members_page_and_it_joins_the_timeline(client, db_session):
+    member = make_member(db_session)
+    sign_in(client, make_staff(db_session, "admin").email)
+    assert post_form(client, f"/console/members/{member.id}/notes", {"body": " "}).status_code == 422
+    added = post_form(client, f"/console/members/{member.id}/notes", {"body": "Called about her card"})
+    assert added.status_code == 302
+    page = client.get(f"/console/members/{member.id}?kind=note").get_data(as_text=True)
+    assert "Called about her card" in page and page.count('class="kind-note"') == 1

@@ -182,3 +182,13 @@ def test_only_the_operator_resolves(db_session, store):
     for actor in (MARKETER, till(store)):
         with pytest.raises(Forbidden):
             cases.resolve_case(db_session, case_id=case.id, points=10, reason="r", actor=actor)
+
+
+def test_a_note_on_a_member_outside_any_case_is_the_operators_and_audited(db_session, store):
+    member = make_member(db_session)
+    note = cases.add_member_note(db_session, member_id=member.id, body="Phoned about the card", actor=ADMIN)
+    assert (note.case_id, note.author_name) == (None, "ops@example.com")
+    event = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "member.note")).one()
+    assert (event.object_id, event.data) == (member.id, {"note_id": note.id})
+    with pytest.raises(Forbidden):
+        cases.add_member_note(db_session, member_id=member.id, body="x", actor=MARKETER)
