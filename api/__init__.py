@@ -76,6 +76,7 @@ def create_api(app: Flask) -> Api:
 
     from api.audit.views import blp as audit_blp
     from api.campaigns.views import blp as campaigns_blp
+    from api.cases.views import blp as cases_blp
     from api.connectors.views import blp as connectors_blp
     from api.health import bp as health_bp
     from api.keys.views import blp as keys_blp
@@ -90,6 +91,7 @@ def create_api(app: Flask) -> Api:
     from api.statements.views import blp as statements_blp
     from api.stores.views import blp as stores_blp
     from api.tiers.views import blp as tiers_blp
+    from api.timeline.views import blp as timeline_blp
     from api.webhooks.views import blp as webhooks_blp
 
     for blp in (
@@ -109,6 +111,8 @@ def create_api(app: Flask) -> Api:
         webhooks_blp,
         connectors_blp,
         campaigns_blp,
+        cases_blp,
+        timeline_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField, TelField
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
 from loyalty.logins.services import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from member_portal.i18n import HTML_LANG, LANGUAGE_NAMES
@@ -116,6 +127,56 @@ class ClaimForm(FlaskForm):
         validators=[DataRequired(REQUIRED), Length(max=40, message=_l("That is not a claim code."))],
         render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
         description=_l("Printed on the receipt of a purchase made without your card, such as ABCDE-FGH23."),
+    )
+
+
+class _Date(DateField):
+    """A date whose parse error is ours, in the member's language."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_l("Enter the date as on the receipt.")) from None
+
+
+class _Whole(IntegerField):
+    """A whole number whose parse error is ours, in the member's language."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(_l("Enter a whole number of points.")) from None
+
+
+class MissingPointsForm(FlaskForm):
+    """A member reports a purchase whose points never came (a service case)."""
+
+    receipt_ref = StringField(
+        _l("Receipt number"),
+        validators=[DataRequired(REQUIRED), Length(max=100, message=_l("Use at most 100 characters."))],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+        description=_l("As printed on the receipt."),
+    )
+    purchased_on = _Date(
+        _l("Date of purchase"),
+        validators=[InputRequired(REQUIRED)],
+        render_kw={"autocomplete": "off"},
+    )
+    shop = StringField(
+        _l("Shop"),
+        validators=[Optional(), Length(max=200, message=_l("Use at most 200 characters."))],
+        description=_l("The partner and the place, such as Cafe Uno, Rossio."),
+    )
+    points_claimed = _Whole(
+        _l("Points missing (if you know)"),
+        validators=[Optional(), NumberRange(min=1, max=1_000_000, message=_l("Enter a whole number of points."))],
+        render_kw={"inputmode": "numeric"},
+    )
+    description = TextAreaField(
+        _l("Anything else we should know"),
+        validators=[Optional(), Length(max=2000, message=_l("Use at most 2000 characters."))],
     )
 
 

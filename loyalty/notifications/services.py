@@ -52,6 +52,17 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "{points} of your points expire soon",
         "Hello {name}, {points} of your {program} points expire {when}. Spend them at any partner before then.",
     ),
+    # Service cases (loyalty.cases): how a member's missing-points case ended.
+    "case_resolved": (
+        "Your points are in: {subject}",
+        'Hello {name}, we looked into your case "{subject}" and added {points} points to your {program} '
+        "account. Thank you for telling us.",
+    ),
+    "case_rejected": (
+        "About your case: {subject}",
+        'Hello {name}, we looked into your case "{subject}" and could not add points: {reason}. '
+        "If you think we got it wrong, report it again from the portal with your receipt.",
+    ),
     # Staff of the console (loyalty.staff, loyalty.settlement): no member_id.
     "staff_password_reset": (
         "Set your console password",

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, time
 
 from flask import Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from loyalty.accounts import selfservice
 from loyalty.accounts import services as accounts
+from loyalty.accounts.services import member_actor
 from loyalty.accounts.statement import export_member_data
+from loyalty.cases import services as cases
+from loyalty.db import utcnow
 from loyalty.errors import InvalidCredentials, LoyaltyError
 from loyalty.logins.services import account_key
 from member_portal import bp
 from member_portal.auth import current_member, member_required, request_id
-from member_portal.forms import ClaimForm, ConsentForm, EraseForm, PasswordForm, ProfileForm
+from member_portal.forms import ClaimForm, ConsentForm, EraseForm, MissingPointsForm, PasswordForm, ProfileForm
 from member_portal.problems import describe, password_problem
 from web import security
 from web.extensions import db
@@ -47,7 +51,49 @@ def claims():
             db.session.commit()
             flash(_("Claimed: %(points)s points from that purchase are yours.", points=result["points"]), "success")
             return redirect(url_for("portal.claims"))
-    return render_template("portal/claims.html", form=form), 422 if form.errors else 200
+    return _render_claims(form, MissingPointsForm(prefix="missing"), 422 if form.errors else 200)
+
+
+def _render_claims(form, report, status: int):
+    reports = cases.member_cases(db.session, member_id=current_member().id)
+    return render_template("portal/claims.html", form=form, report=report, reports=reports), status
+
+
+@bp.post("/claims/missing")
+@member_required
+def report_missing_points():
+    """A purchase whose points never came: a service case, looked at by the operator's staff."""
+    member = current_member()
+    report = MissingPointsForm(prefix="missing")
+    if report.validate_on_submit():
+        details = report.description.data.strip() if report.description.data else ""
+        if report.shop.data and report.shop.data.strip():
+            details = f"Shop: {report.shop.data.strip()}" + (f"\n{details}" if details else "")
+        now = utcnow()
+        # The date the member typed, at midnight UTC (never later than now for a member ahead of UTC).
+        bought = min(datetime.combine(report.purchased_on.data, time(0), tzinfo=UTC), now)
+        try:
+            cases.open_case(
+                db.session,
+                member_id=member.id,
+                receipt_ref=report.receipt_ref.data,
+                occurred_on=bought,
+                points_claimed=report.points_claimed.data,
+                description=details or None,
+                actor=member_actor(member.id, request_id()),
+                now=now,
+            )
+        except LoyaltyError as error:
+            db.session.rollback()
+            if "open_cases" in (error.errors or {}):
+                report.form_errors.append(_("You already have reports we are looking at. Please wait for our answer."))
+            else:
+                report.form_errors.append(describe(error))
+        else:
+            db.session.commit()
+            flash(_("Thank you. We will look into it and tell you what we find."), "success")
+            return redirect(url_for("portal.claims"))
+    return _render_claims(ClaimForm(), report, 422)
 
 
 def _profile_forms(member):

@@ -1,0 +1,1 @@
+"""Service cases: missing-points complaints from members, cashiers and staff."""

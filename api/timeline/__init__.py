@@ -1,0 +1,1 @@
+"""A member's 360-degree timeline."""
