@@ -17,8 +17,9 @@ from loyalty.merchants.signing import check_terminal_request
 from loyalty.text import usable_id
 from web.extensions import db
 from web.http import path_with_query
+from web.requestlog import ACTOR_ENVIRON_KEY
 
-_ACTOR_KEY = "loyalty.actor"  # per request, never in g (an app context can outlive a request)
+_ACTOR_KEY = ACTOR_ENVIRON_KEY  # per request, never in g (an app context can outlive a request)
 ALL_ROLES = (Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
 
 
