@@ -63,9 +63,9 @@ def scrape(base: str) -> str:
 
 def program_requests(text: str) -> float:
     for line in text.splitlines():
-        if line.startswith("loyalty_http_requests_total{") and 'endpoint="/api/v1/program"' in line:
-            if 'status="200"' in line and 'method="GET"' in line:
-                return float(line.rsplit(" ", 1)[1])
+        wanted = ('endpoint="/api/v1/program"', 'status="200"', 'method="GET"')
+        if line.startswith("loyalty_http_requests_total{") and all(label in line for label in wanted):
+            return float(line.rsplit(" ", 1)[1])
     return 0.0
 
 
