@@ -50,6 +50,18 @@ def _text(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
 
 
+def _limit(name: str, default: str) -> str:
+    """A rate limit such as ``30 per 5 minutes`` (several joined with ``;``), refused at start-up when malformed."""
+    from limits import parse_many
+
+    value = _text(name, default)
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"{name} must read like '30 per 5 minutes', not {value!r}") from None
+    return value
+
+
 def _bool(name: str, default: bool) -> bool:
     value = os.environ.get(name, "").strip().lower()
     if not value:
@@ -92,12 +104,12 @@ def load(instance_path: Path) -> dict:
         # Security headers (web/security.py): HSTS on answers over HTTPS; 0 sends none.
         "HSTS_MAX_AGE": _int("HSTS_MAX_AGE", 31536000),
         # Rate limits (web/security.py), as "N per P" (several joined with ";"). Read at each request.
-        "RATE_LIMIT_API_AUTH_FAILURES": _text("RATE_LIMIT_API_AUTH_FAILURES", "30 per 5 minutes"),
-        "RATE_LIMIT_ENROLMENTS": _text("RATE_LIMIT_ENROLMENTS", "100 per hour"),
-        "RATE_LIMIT_CLAIM_FAILURES": _text("RATE_LIMIT_CLAIM_FAILURES", "10 per hour"),
-        "RATE_LIMIT_MERCHANT_APPLICATIONS": _text("RATE_LIMIT_MERCHANT_APPLICATIONS", "10 per hour"),
-        "RATE_LIMIT_SIGN_IN_PER_ADDRESS": _text("RATE_LIMIT_SIGN_IN_PER_ADDRESS", "30 per 10 minutes"),
-        "RATE_LIMIT_SIGN_IN_PER_ACCOUNT": _text("RATE_LIMIT_SIGN_IN_PER_ACCOUNT", "5 per 15 minutes"),
+        "RATE_LIMIT_API_AUTH_FAILURES": _limit("RATE_LIMIT_API_AUTH_FAILURES", "30 per 5 minutes"),
+        "RATE_LIMIT_ENROLMENTS": _limit("RATE_LIMIT_ENROLMENTS", "100 per hour"),
+        "RATE_LIMIT_CLAIM_FAILURES": _limit("RATE_LIMIT_CLAIM_FAILURES", "10 per hour"),
+        "RATE_LIMIT_MERCHANT_APPLICATIONS": _limit("RATE_LIMIT_MERCHANT_APPLICATIONS", "10 per hour"),
+        "RATE_LIMIT_SIGN_IN_PER_ADDRESS": _limit("RATE_LIMIT_SIGN_IN_PER_ADDRESS", "30 per 10 minutes"),
+        "RATE_LIMIT_SIGN_IN_PER_ACCOUNT": _limit("RATE_LIMIT_SIGN_IN_PER_ACCOUNT", "5 per 15 minutes"),
         # /metrics (web/metrics.py).
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", "").strip() or None,
         "METRICS_CACHE_SECONDS": _int("METRICS_CACHE_SECONDS", 15),

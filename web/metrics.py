@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import time
+from http import HTTPStatus
 
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import REGISTRY as PROCESS_REGISTRY
@@ -206,8 +207,6 @@ def _allowed() -> Response | None:
 
 
 def _refusal(status: int, reason: str, message: str) -> Response:
-    from http import HTTPStatus
-
     body = {"code": status, "status": HTTPStatus(status).phrase, "message": message, "reason": reason}
     response = current_app.response_class(json.dumps(body), status=status, mimetype="application/json")
     if status == 401:
@@ -219,10 +218,7 @@ def metrics_view():
     refusal = _allowed()
     if refusal is not None:
         return refusal
-    response = Response(render(), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return Response(render(), headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 
 
 def init_app(app: Flask) -> None:

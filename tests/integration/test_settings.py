@@ -1,5 +1,5 @@
-"""ANALYTICS_DATABASE_URL: reports and monitoring read from a replica when one is set, and
-everything reads the primary as before when it is not."""
+"""Settings: ANALYTICS_DATABASE_URL (reports and monitoring read a replica when one is set, and
+everything reads the primary as before when it is not), and rate limits checked at start-up."""
 
 from __future__ import annotations
 
@@ -39,3 +39,11 @@ def test_with_a_replica_read_only_sessions_read_the_replica(
     with replicated.app_context(), loyalty_db.read_only() as session:
         assert str(session.get_bind().url) == replica_url
         assert session.get_bind().url != db_session.get_bind().engine.url
+
+
+def test_a_malformed_rate_limit_setting_is_refused_at_start_up(monkeypatch, tmp_path):
+    monkeypatch.setenv("RATE_LIMIT_ENROLMENTS", "lots")
+    with pytest.raises(ValueError, match="RATE_LIMIT_ENROLMENTS"):
+        config.load(tmp_path)
+    monkeypatch.setenv("RATE_LIMIT_ENROLMENTS", "20 per hour; 100 per day")
+    assert config.load(tmp_path)["RATE_LIMIT_ENROLMENTS"] == "20 per hour; 100 per day"
