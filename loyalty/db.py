@@ -146,7 +146,12 @@ def read_only() -> Iterator[Session]:
     if _read_session_factory is None:
         if _session_factory is None:
             raise RuntimeError("no session factory configured; create the app first")
-        yield _session_factory()
+        session = _session_factory()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()  # a failed read leaves the primary's session usable
+            raise
         return
     session = _read_session_factory()
     try:

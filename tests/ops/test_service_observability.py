@@ -20,6 +20,7 @@ def service(tmp_path_factory):
     with service_environment(instance, "ops") as env:
         metrics_dir = instance / "prometheus"
         metrics_dir.mkdir()
+        (metrics_dir / "counter_1.db").write_bytes(b"left by an earlier run: emptied at start")
         env.update(PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), LOG_FORMAT="json", METRICS_CACHE_SECONDS="0")
         flask_cli(env, "db", "upgrade")
         admin_key = flask_cli(env, "keys", "create", "--role", "admin", "--name", "ops").strip().splitlines()[-1]
@@ -31,7 +32,11 @@ def service(tmp_path_factory):
             try:
                 processes.append(
                     subprocess.Popen(
-                        [str(BIN / "gunicorn"), "wsgi:app", "-b", f"127.0.0.1:{port}", "-w", "2"],
+                        # The deployment's own settings (deploy/gunicorn.conf.py), two workers.
+                        [
+                            *(str(BIN / "gunicorn"), "wsgi:app", "-c", "deploy/gunicorn.conf.py"),
+                            *("-b", f"127.0.0.1:{port}", "-w", "2"),
+                        ],
                         cwd=ROOT,
                         env=env,
                         start_new_session=True,
@@ -107,6 +112,10 @@ def test_json_logs_have_a_line_per_request_and_jobs_log_their_id_never_a_key(ser
     assert line["status"] == 201 and line["actor"] == "admin" and line["key_id"].startswith("key_")
     assert len(line["request_id"]) >= 16 and line["duration_ms"] >= 0
 
+    # gunicorn's own lines are JSON too.
+    assert any(
+        e.get("logger") == "gunicorn.error" and "Booting worker" in e["message"] for e in json_lines(service["web_log"])
+    )
     for path in (service["web_log"], service["worker_log"]):
         assert admin not in path.read_text()
         assert member["card_number"] not in path.read_text()
