@@ -197,6 +197,15 @@ def instance_path() -> Path:
     return Path(configured) if configured else ROOT / "instance"
 
 
+def fresh_metrics_dir() -> Path:
+    """An empty folder where gunicorn's workers keep their request metrics (/metrics adds them up)."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    path = Path(configured) if configured else instance_path() / "prometheus"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def flask(*args: str) -> None:
     command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
     if subprocess.run(command, cwd=ROOT).returncode != 0:
@@ -223,6 +232,8 @@ def command_run(args: list[str]) -> int:
     try:
         flask("db", "upgrade")
         flask("demo")
+        # The app logs one line per request itself, by URL rule: gunicorn's access log would
+        # write raw paths, which may hold a reset link's secret or a card number.
         web = subprocess.Popen(
             [
                 sys.executable,
@@ -233,10 +244,9 @@ def command_run(args: list[str]) -> int:
                 f"{host}:{port}",
                 "--workers",
                 os.environ.get("WEB_CONCURRENCY", "2"),
-                "--access-logfile",
-                "-",
             ],
             cwd=ROOT,
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(fresh_metrics_dir())},
             start_new_session=True,
         )
         children.append(web)

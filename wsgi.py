@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.orm import sessionmaker
 
 import loyalty.models  # noqa: F401  (every table in the metadata)
 from loyalty import crypto, queue
@@ -13,7 +14,7 @@ from loyalty import db as loyalty_db
 from loyalty.members import cards
 from loyalty.notifications import delivery
 from loyalty.webhooks import delivery as webhook_delivery
-from web import config, requestlog, security
+from web import config, metrics, requestlog, security
 from web.extensions import db, migrate
 
 
@@ -31,6 +32,11 @@ def create_app(overrides: dict | None = None) -> Flask:
         for engine in db.engines.values():
             loyalty_db.configure_engine(engine)
     loyalty_db.set_session_factory(lambda: db.session)
+    if "analytics" in app.config.get("SQLALCHEMY_BINDS", {}):
+        with app.app_context():
+            loyalty_db.set_read_session_factory(sessionmaker(bind=db.engines["analytics"]))
+    else:
+        loyalty_db.set_read_session_factory(None)
     queue.configure(url=app.config["REDIS_URL"], embedded_path=app.config["EMBEDDED_REDIS_PATH"])
     crypto.configure(app.config["SECRET_KEY"])
     delivery.configure(app.config["NOTIFICATION_BACKEND"])
@@ -42,6 +48,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         retry_base_seconds=int(app.config["WEBHOOK_RETRY_BASE_SECONDS"]),
     )
     security.init_app(app)
+    metrics.init_app(app)
 
     import console
     import member_portal

@@ -14,7 +14,7 @@ API_PREFIX = "/api/v1"
 
 
 class ErrorResponsesPlugin(BasePlugin):
-    """Document the error envelope: 401/403 where a key is needed, 404 on paths
+    """Document the error envelope: 401/403/429 where a key is needed, 404 on paths
     with ids, 422 where there is input."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
@@ -22,7 +22,8 @@ class ErrorResponsesPlugin(BasePlugin):
             responses = operation.setdefault("responses", {})
             codes = []
             if operation.get("security"):
-                codes += ["401", "403"]
+                # 429: an address that presented bad keys too often lately (api.ratelimits).
+                codes += ["401", "403", "429"]
             if "{" in (path or ""):
                 codes.append("404")
             if "requestBody" in operation or operation.get("parameters"):

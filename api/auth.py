@@ -9,6 +9,7 @@ from functools import wraps
 from flask import g, request
 from flask_smorest.utils import load_info_from_docstring
 
+from api import ratelimits
 from loyalty.actors import PUBLIC, Actor, Role
 from loyalty.credentials import load_credentials
 from loyalty.errors import Forbidden, NotFound, Unauthenticated
@@ -17,8 +18,9 @@ from loyalty.merchants.signing import check_terminal_request
 from loyalty.text import usable_id
 from web.extensions import db
 from web.http import path_with_query
+from web.requestlog import ACTOR_ENVIRON_KEY
 
-_ACTOR_KEY = "loyalty.actor"  # per request, never in g (an app context can outlive a request)
+_ACTOR_KEY = ACTOR_ENVIRON_KEY  # per request, never in g (an app context can outlive a request)
 ALL_ROLES = (Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
 
 
@@ -31,7 +33,19 @@ def authenticate_request() -> Actor:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("A valid API key is required (Authorization: Bearer <key>).")
-    credentials = load_credentials(db.session, secret.strip())
+    # A key was presented: an address that has failed too often lately is refused before it is looked at.
+    ratelimits.refuse_after_auth_failures()
+    try:
+        actor = _authenticate(secret.strip())
+    except Unauthenticated:
+        ratelimits.count_auth_failure()
+        raise
+    request.environ[_ACTOR_KEY] = actor
+    return actor
+
+
+def _authenticate(secret: str) -> Actor:
+    credentials = load_credentials(db.session, secret)
     if credentials is None:
         raise Unauthenticated("The API key is not valid or has been revoked.")
     key = credentials.key
@@ -51,9 +65,7 @@ def authenticate_request() -> Actor:
         )
     elif key.role == Role.MERCHANT.value and credentials.merchant_status not in (None, "active"):
         raise Forbidden("The merchant is suspended; its keys are refused until it is reactivated.")
-    actor = actor_for_key(key, request_id=g.get("request_id"))
-    request.environ[_ACTOR_KEY] = actor
-    return actor
+    return actor_for_key(key, request_id=g.get("request_id"))
 
 
 def _check_path_ids(kwargs: dict) -> None:

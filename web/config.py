@@ -7,15 +7,25 @@ import secrets
 from pathlib import Path
 
 
-def _database_url(instance_path: Path) -> str:
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        return f"sqlite:///{instance_path / 'loyalty.db'}"
+def _with_driver(url: str) -> str:
     # psycopg 3 is the driver for PostgreSQL; accept the common spellings.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def _database_url(instance_path: Path) -> str:
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return f"sqlite:///{instance_path / 'loyalty.db'}"
+    return _with_driver(url)
+
+
+def _analytics_binds() -> dict:
+    # A read replica for reports and monitoring; unset, they read the primary like everything else.
+    url = os.environ.get("ANALYTICS_DATABASE_URL", "").strip()
+    return {"analytics": _with_driver(url)} if url else {}
 
 
 def _secret_key(instance_path: Path) -> str:
@@ -36,6 +46,22 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _text(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def _limit(name: str, default: str) -> str:
+    """A rate limit such as ``30 per 5 minutes`` (several joined with ``;``), refused at start-up when malformed."""
+    from limits import parse_many
+
+    value = _text(name, default)
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"{name} must read like '30 per 5 minutes', not {value!r}") from None
+    return value
+
+
 def _bool(name: str, default: bool) -> bool:
     value = os.environ.get(name, "").strip().lower()
     if not value:
@@ -51,7 +77,9 @@ def load(instance_path: Path) -> dict:
     instance_path.mkdir(parents=True, exist_ok=True)
     return {
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_BINDS": _analytics_binds(),
+        # hide_parameters: SQL logged at DEBUG, and database errors, never show the values (emails, card numbers).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "REDIS_URL": os.environ.get("REDIS_URL", "").strip() or None,
         "EMBEDDED_REDIS_PATH": str(instance_path / "redis.db"),
         "SECRET_KEY": _secret_key(instance_path),
@@ -73,4 +101,16 @@ def load(instance_path: Path) -> dict:
         "COOKIE_SECURE": _bool("COOKIE_SECURE", True),
         "SESSION_DAYS": _int("SESSION_DAYS", 14),
         "PROXY_HOPS": _int("PROXY_HOPS", 0),
+        # Security headers (web/security.py): HSTS on answers over HTTPS; 0 sends none.
+        "HSTS_MAX_AGE": _int("HSTS_MAX_AGE", 31536000),
+        # Rate limits (web/security.py), as "N per P" (several joined with ";"). Read at each request.
+        "RATE_LIMIT_API_AUTH_FAILURES": _limit("RATE_LIMIT_API_AUTH_FAILURES", "30 per 5 minutes"),
+        "RATE_LIMIT_ENROLMENTS": _limit("RATE_LIMIT_ENROLMENTS", "100 per hour"),
+        "RATE_LIMIT_CLAIM_FAILURES": _limit("RATE_LIMIT_CLAIM_FAILURES", "10 per hour"),
+        "RATE_LIMIT_MERCHANT_APPLICATIONS": _limit("RATE_LIMIT_MERCHANT_APPLICATIONS", "10 per hour"),
+        "RATE_LIMIT_SIGN_IN_PER_ADDRESS": _limit("RATE_LIMIT_SIGN_IN_PER_ADDRESS", "30 per 10 minutes"),
+        "RATE_LIMIT_SIGN_IN_PER_ACCOUNT": _limit("RATE_LIMIT_SIGN_IN_PER_ACCOUNT", "5 per 15 minutes"),
+        # /metrics (web/metrics.py).
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", "").strip() or None,
+        "METRICS_CACHE_SECONDS": _int("METRICS_CACHE_SECONDS", 15),
     }

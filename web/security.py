@@ -13,22 +13,36 @@ its views with a ``login_required`` made for its own kind of account.
   protected blueprint; the JSON API, authenticated by bearer keys, is not one.
 - Rate limits (Flask-Limiter) are counted in the application's own Redis,
   whichever one ``loyalty.queue`` is pointed at (the embedded server by
-  default); should Redis be down, they are counted in memory meanwhile.
+  default); should Redis be down, they are counted in memory meanwhile. The
+  same limiter counts the API's limits (``hit_limit``, ``refuse_if_over``): key
+  authentication failures, enrolments, claims, merchant applications. Every
+  limit is a setting (``RATE_LIMIT_*``), read at each request.
+- Security headers on every answer, page or API (``security_headers``).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import math
+import re
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, g, redirect, request, session, url_for
+from flask import Blueprint, Flask, current_app, g, redirect, request, session, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
-from limits.storage import RedisStorage
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import FixedWindowRateLimiter
+from redis.exceptions import RedisError
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from loyalty.queue import get_redis
@@ -38,7 +52,8 @@ limiter = Limiter(key_func=get_remote_address, key_prefix="loyalty")
 
 _SESSION_KEY = "login"
 
-# Every sign-in form of any kind of account, from one address, and attempts on one account (failures only).
+# Every sign-in form of any kind of account, from one address, and attempts on one account (failures only):
+# the defaults of RATE_LIMIT_SIGN_IN_PER_ADDRESS and RATE_LIMIT_SIGN_IN_PER_ACCOUNT.
 PER_ADDRESS = "30 per 10 minutes"
 PER_ACCOUNT = "5 per 15 minutes"
 
@@ -101,26 +116,133 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     csrf.init_app(app)
     limiter.init_app(app)
+    app.after_request(security_headers)
+    app.after_request(_retry_after)
 
 
 def protect_pages(blueprint: Blueprint) -> None:
-    """CSRF on every form of the blueprint, and headers that keep its pages to themselves."""
+    """CSRF on every form of the blueprint, and no caching of someone's own pages.
+
+    The security headers every answer carries (``security_headers``) are set app-wide.
+    """
     blueprint.before_request(lambda: csrf.protect())
 
     @blueprint.after_request
-    def _headers(response):
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+    def _no_store(response):
         if session.get(_SESSION_KEY) or request.method != "GET":
             # Someone's own data: never kept by a shared cache or the browser's back button.
             response.headers["Cache-Control"] = "no-store"
         return response
+
+
+# ---- security headers -------------------------------------------------------------------------
+
+# Pages: only this site's own scripts, styles and images; no framing, no plugins, forms post here.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+# Anything else (JSON, SVG, PNG, CSV): nothing may load or run from it, nor frame it.
+DOCUMENT_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# The interactive API docs (Swagger UI, from this site only): it starts with one inline script, allowed
+# by its hash, and styles its elements inline.
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
+_DOCS_ENDPOINT = "api-docs.openapi_swagger_ui"
+
+
+def _docs_policy(response) -> str:
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(response.get_data())
+    )
+    return (
+        f"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' {hashes}; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
+
+
+def security_headers(response):
+    """The headers every answer carries, page or API; a view may have set a stricter CSP of its own."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if "Content-Security-Policy" not in headers:
+        if request.endpoint == _DOCS_ENDPOINT and response.mimetype == "text/html" and not response.is_streamed:
+            headers["Content-Security-Policy"] = _docs_policy(response)
+        elif response.mimetype == "text/html":
+            headers["Content-Security-Policy"] = PAGE_POLICY
+        else:
+            headers["Content-Security-Policy"] = DOCUMENT_POLICY
+    max_age = int(current_app.config.get("HSTS_MAX_AGE", 0) or 0)
+    if max_age > 0 and request.is_secure:
+        # Only over HTTPS (behind a proxy: PROXY_HOPS makes its X-Forwarded-Proto count).
+        headers.setdefault("Strict-Transport-Security", f"max-age={max_age}")
+    return response
+
+
+# ---- API rate limits --------------------------------------------------------------------------
+
+# Counted on the same storage as Flask-Limiter's own limits; this one only while that storage fails.
+_memory_fallback = FixedWindowRateLimiter(MemoryStorage())
+
+
+class RateLimited(TooManyRequests):
+    """A 429 with the error envelope's ``rate_limited`` and a ``Retry-After`` in seconds."""
+
+    def __init__(self, retry_after: int, message: str) -> None:
+        super().__init__(description=message)
+        self.data = {"reason": "rate_limited", "message": message, "headers": {"Retry-After": str(retry_after)}}
+
+
+def _items(setting: str) -> list[RateLimitItem]:
+    return parse_many(current_app.config[setting])
+
+
+def _on_storage(operation: Callable[[Any], Any]) -> Any:
+    try:
+        return operation(limiter.limiter)
+    except (RedisError, OSError):  # the storage is down: count in this process meanwhile, as Flask-Limiter does
+        return operation(_memory_fallback)
+
+
+def _wait(item: RateLimitItem, scope: str, key: str) -> int:
+    reset_at, _remaining = _on_storage(lambda s: s.get_window_stats(item, "loyalty", scope, key))
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def seconds_to_wait(setting: str, scope: str, key: str) -> int | None:
+    """Seconds before ``key`` may try again under the limits of ``setting``, or None while under them."""
+    for item in _items(setting):
+        if not _on_storage(lambda s, item=item: s.test(item, "loyalty", scope, key)):
+            return _wait(item, scope, key)
+    return None
+
+
+def refuse_if_over(setting: str, scope: str, key: str, message: str) -> None:
+    """Raise ``RateLimited`` when ``key`` has used up a limit of ``setting``; count nothing."""
+    wait = seconds_to_wait(setting, scope, key)
+    if wait is not None:
+        raise RateLimited(wait, message)
+
+
+def hit_limit(setting: str, scope: str, key: str, message: str | None = None) -> None:
+    """Count one against each limit of ``setting`` for ``key``; with a message, refuse (429) past any of them."""
+    for item in _items(setting):
+        allowed = _on_storage(lambda s, item=item: s.hit(item, "loyalty", scope, key))
+        if not allowed and message is not None:
+            raise RateLimited(_wait(item, scope, key), message)
+
+
+def _retry_after(response):
+    # Flask-Limiter's own 429s (the sign-in forms) say when to come back, as the API's do.
+    if response.status_code == 429 and "Retry-After" not in response.headers:
+        current = limiter.current_limit
+        if current is not None:
+            # When the storage is down, the 429 stands without it.
+            with contextlib.suppress(RedisError, OSError):
+                response.headers["Retry-After"] = str(max(1, math.ceil(current.reset_at - time.time())))
+    return response
 
 
 # ---- the signed-in session --------------------------------------------------------------------
@@ -204,12 +326,16 @@ def throttle_sign_in(account: Callable[[], str | None], *, failed: Callable[[Any
 
     def decorate(view: Callable) -> Callable:
         limited = limiter.limit(
-            PER_ACCOUNT,
+            lambda: current_app.config.get("RATE_LIMIT_SIGN_IN_PER_ACCOUNT") or PER_ACCOUNT,
             key_func=account_key,
             methods=["POST"],
             deduct_when=failed,
             exempt_when=lambda: account() is None,
         )(view)
-        return limiter.limit(PER_ADDRESS, methods=["POST"], scope="sign-in")(limited)
+        return limiter.limit(
+            lambda: current_app.config.get("RATE_LIMIT_SIGN_IN_PER_ADDRESS") or PER_ADDRESS,
+            methods=["POST"],
+            scope="sign-in",
+        )(limited)
 
     return decorate

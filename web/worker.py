@@ -5,15 +5,18 @@ from __future__ import annotations
 from flask import Flask
 from rq import SimpleWorker, Worker
 
+from web.requestlog import job_logging
+
 
 class AppContextMixin:
     def __init__(self, *args, app: Flask, **kwargs):
         super().__init__(*args, **kwargs)
         self.app = app
 
-    def perform_job(self, *args, **kwargs):
-        with self.app.app_context():
-            return super().perform_job(*args, **kwargs)
+    def perform_job(self, job, *args, **kwargs):
+        # Every line the job logs names it: the job id is the outbox message's for outbox work.
+        with self.app.app_context(), job_logging(job.id):
+            return super().perform_job(job, *args, **kwargs)
 
 
 class LoyaltyWorker(AppContextMixin, Worker):

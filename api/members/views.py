@@ -19,6 +19,7 @@ from api.members.schemas import (
     MemberSchema,
     member_body,
 )
+from api.ratelimits import limited
 from loyalty.actors import Role
 from loyalty.errors import Forbidden, NotFound, ValidationFailed
 from loyalty.idempotency import request_hash
@@ -57,15 +58,28 @@ def _query_phone(value: str | None) -> str | None:
     return value
 
 
+def _enrolling_key() -> str | None:
+    # The operator's admin keys are not limited (bulk enrolment, migrations); tills are.
+    actor = current_actor()
+    return None if actor.role is Role.ADMIN else actor.key_id
+
+
 @blp.route("")
 class MembersView(MethodView):
     @requires(Role.ADMIN, Role.TERMINAL)
+    @limited(
+        "RATE_LIMIT_ENROLMENTS",
+        "enrolments",
+        lambda _kwargs: _enrolling_key(),
+        "This key has enrolled too many members lately; try again after Retry-After seconds.",
+    )
     @blp.arguments(MemberCreateSchema)
     @blp.response(201, MemberSchema)
     def post(self, data):
         """Enrol a member (at least an email or a phone); a card number is issued and a welcome sent.
 
-        409 `member_exists` when the email or phone is already enrolled.
+        409 `member_exists` when the email or phone is already enrolled. A terminal key may enrol
+        `RATE_LIMIT_ENROLMENTS` members (100 an hour unless configured); past it, 429 `rate_limited`.
         """
         member = members.enrol_member(db.session, **data, actor=current_actor())
         db.session.commit()
@@ -172,13 +186,21 @@ class MemberActivityView(MethodView):
 @blp.route("/<member_id>/claims")
 class MemberClaimsView(MethodView):
     @requires(Role.ADMIN)
+    @limited(
+        "RATE_LIMIT_CLAIM_FAILURES",
+        "claim-failures",
+        lambda kwargs: kwargs.get("member_id"),
+        "Too many failed claims for this member lately; try again after Retry-After seconds.",
+        failures_only=True,
+    )
     @blp.arguments(ClaimSchema)
     @blp.response(201, ClaimResultSchema)
     def post(self, data, member_id):
         """Give the member the points of a purchase made without the card, within the program's claim window.
 
         409 `already_claimed` when the code was claimed before; 404 for a code no purchase has; 409
-        `invalid_state` once the claim window has closed.
+        `invalid_state` once the claim window has closed. After `RATE_LIMIT_CLAIM_FAILURES` failed
+        claims for one member (10 an hour unless configured), 429 `rate_limited` until the window passes.
         """
         members.get_member(db.session, member_id)
         result = claim_purchase(db.session, member_id=member_id, claim_code=data["claim_code"], actor=current_actor())

@@ -19,6 +19,7 @@ from api.merchants.schemas import (
     StorePage,
     StoreSchema,
 )
+from api.ratelimits import client_address, limited
 from loyalty.actors import PUBLIC, Role
 from loyalty.keys.services import list_keys
 from loyalty.merchants import services
@@ -37,10 +38,20 @@ blp = Blueprint(
 
 @blp.route("/merchants/applications")
 class ApplicationsView(MethodView):
+    @limited(
+        "RATE_LIMIT_MERCHANT_APPLICATIONS",
+        "merchant-applications",
+        lambda _kwargs: client_address(),
+        "Too many applications from this address lately; try again after Retry-After seconds.",
+    )
     @blp.arguments(ApplicationCreateSchema)
     @blp.response(202, ApplicationAcceptedSchema)
     def post(self, data):
-        """Apply to join the coalition (no key needed); an admin approves or rejects the application."""
+        """Apply to join the coalition (no key needed); an admin approves or rejects the application.
+
+        One address may send `RATE_LIMIT_MERCHANT_APPLICATIONS` (10 an hour unless configured);
+        past it, 429 `rate_limited`.
+        """
         application = services.submit_application(db.session, **data, actor=PUBLIC)
         db.session.commit()
         return {"id": application.id, "status": application.status}
