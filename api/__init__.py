@@ -74,6 +74,7 @@ def create_api(app: Flask) -> Api:
 
     app.register_blueprint(static)
 
+    from api.analytics.views import blp as analytics_blp
     from api.audit.views import blp as audit_blp
     from api.connectors.views import blp as connectors_blp
     from api.health import bp as health_bp
@@ -107,6 +108,7 @@ def create_api(app: Flask) -> Api:
         statements_blp,
         webhooks_blp,
         connectors_blp,
+        analytics_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)
