@@ -1,11 +1,12 @@
 """RFM: recency, frequency and monetary scores as rank-based quintiles, and the named segments of the R x FM grid.
 
 Scores run 1..5, 5 the best (most recent, most frequent, highest spend). A
-member's score is ``1 + floor(5 (r - 1) / N)`` where ``r`` is the 1-based
-rank of their value among the N scored members, ascending from the worst,
-and tied values all take the rank of the first of them ("min" ranking). So
-ties always share a score whatever the order of the rows, and a value shared
-by many members (one purchase, say) scores where its first holder would.
+member's score is ``ceil(5 r / N)`` where ``r`` is the 1-based rank of their
+value among the N scored members, ascending from the worst, and tied values
+all take the rank of the first of them ("min" ranking). So ties always share
+a score whatever the order of the rows, a value shared by many members (one
+purchase, say) scores where its first holder would, and the single best
+value scores 5 however few members there are.
 
 Segments read R against FM, the mean of F and M rounded half up
 (``(F + M + 1) // 2``):
@@ -51,7 +52,7 @@ _GRID_CODES = np.array([[SEGMENTS.index(name) for name in row] for row in GRID],
 
 
 def quintiles(values: np.ndarray) -> np.ndarray:
-    """Rank-based quintile scores 1..5 of ``values`` (higher value, higher score; ties share the lower rank's score)."""
+    """Rank-based quintile scores 1..5 of ``values``: ``ceil(5 r / N)`` of each value's min rank ``r`` (1-based)."""
     values = np.asarray(values)
     n = values.size
     if n == 0:
@@ -63,7 +64,7 @@ def quintiles(values: np.ndarray) -> np.ndarray:
     first[1:] = sorted_values[1:] != sorted_values[:-1]
     min_rank = np.maximum.accumulate(np.where(first, np.arange(n), 0))
     scores = np.empty(n, dtype=np.int8)
-    scores[order] = 1 + (5 * min_rank) // n
+    scores[order] = (5 * (min_rank + 1) + n - 1) // n
     return scores
 
 

@@ -13,7 +13,7 @@ def test_ten_distinct_values_make_two_of_each_score():
 
 
 def test_ties_share_the_score_of_the_first_of_them_whatever_the_row_order():
-    # Sorted: 1 1 1 1 1 1 2 3 3 9 -> min ranks 1 1 1 1 1 1 7 8 8 10 -> 1 + 5 (rank - 1) // 10.
+    # Sorted: 1 1 1 1 1 1 2 3 3 9 -> min ranks 1 1 1 1 1 1 7 8 8 10 -> ceil(5 rank / 10).
     values = np.array([1, 3, 1, 9, 1, 2, 1, 3, 1, 1])
     expected = [1, 4, 1, 5, 1, 4, 1, 4, 1, 1]
     assert quintiles(values).tolist() == expected
@@ -21,8 +21,9 @@ def test_ties_share_the_score_of_the_first_of_them_whatever_the_row_order():
     assert quintiles(values[order]).tolist() == [expected[i] for i in order]
 
 
-def test_one_member_and_no_member():
-    assert quintiles(np.array([42])).tolist() == [1]
+def test_few_members_still_put_the_best_in_the_top_quintile():
+    assert quintiles(np.array([42])).tolist() == [5]
+    assert quintiles(np.array([10, 30, 20])).tolist() == [2, 5, 4]
     assert quintiles(np.array([], dtype=np.int64)).tolist() == []
 
 
