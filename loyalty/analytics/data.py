@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, cast, delete, func, insert, select, update
+from sqlalchemy import BigInteger, cast, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from loyalty.analytics.models import LifecycleStageChange, MemberAnalytics
@@ -43,6 +43,8 @@ class MemberArrays:
 
 def read_members(session: Session) -> MemberArrays:
     """Every member's id, enrolment day and stored stage, in id order, by one streamed statement."""
+    if _is_postgres(session):
+        return _copy_members(session)
     stmt = select(Member.id, epoch_seconds(session, Member.enrolled_at), Member.lifecycle_stage).order_by(Member.id)
     ids: list[str] = []
     enrolled: list[int] = []
@@ -65,7 +67,12 @@ class PurchaseArrays:
 def read_purchases(
     session: Session, index: dict[str, int], *, until: Any, on_rows: Callable[[int], Any] | None = None
 ) -> PurchaseArrays:
-    """Every member purchase up to ``until``: member index, time and net amount, by one streamed statement."""
+    """Every member purchase up to ``until``: member index, time and net amount, by one streamed statement.
+
+    Read in the same transaction as ``read_members``, so that the members' order is the same in both.
+    """
+    if _is_postgres(session):
+        return _copy_purchases(session, until=until)
     stmt = select(
         Purchase.member_id,
         epoch_seconds(session, Purchase.occurred_at),
@@ -89,6 +96,66 @@ def read_purchases(
     member = np.concatenate(members)
     known = member >= 0  # a member enrolled after the members were read waits for the next run
     return PurchaseArrays(member[known], np.concatenate(seconds)[known], np.concatenate(amounts)[known])
+
+
+def begin_snapshot(session: Session) -> None:
+    """Start a transaction whose reads all see one snapshot (PostgreSQL; SQLite's transactions already do)."""
+    if _is_postgres(session):
+        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        # The purchases' join to the members' numbering fits in memory instead of spilling to disk.
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
+
+
+def _driver(session: Session):
+    return session.connection().connection.driver_connection
+
+
+def _copy_members(session: Session) -> MemberArrays:
+    sql = (
+        "COPY (SELECT id, floor(extract(epoch FROM enrolled_at))::bigint, lifecycle_stage "
+        "FROM members ORDER BY id) TO STDOUT"
+    )
+    with _driver(session).cursor() as cursor, cursor.copy(sql) as copy:
+        raw = b"".join(bytes(block) for block in copy)
+    ids: list[str] = []
+    enrolled: list[int] = []
+    stages: list[str] = []
+    for line in raw.decode().splitlines():
+        member_id, seconds, stage = line.split("\t")
+        ids.append(member_id)
+        enrolled.append(int(seconds))
+        stages.append(stage)
+    return MemberArrays(ids, np.asarray(enrolled, dtype=np.int64) // SECONDS_PER_DAY, stages)
+
+
+# Binary COPY of three bigints: per row a 2-byte field count, then each field's 4-byte length and 8 bytes.
+_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("l0", ">i4"),
+        ("member", ">i8"),
+        ("l1", ">i4"),
+        ("seconds", ">i8"),
+        ("l2", ">i4"),
+        ("amount", ">i8"),
+    ]
+)
+_HEADER, _TRAILER = 19, 2
+
+
+def _copy_purchases(session: Session, *, until: Any) -> PurchaseArrays:
+    # Members are numbered in id order, as read_members lists them, in the same snapshot.
+    sql = (
+        "COPY (SELECT m.n, floor(extract(epoch FROM p.occurred_at))::bigint, "
+        "(p.total_minor - p.returned_minor)::bigint FROM purchases p JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM members) m "
+        "ON m.id = p.member_id WHERE p.occurred_at <= %s) TO STDOUT (FORMAT binary)"
+    )
+    with _driver(session).cursor() as cursor, cursor.copy(sql, (until,)) as copy:
+        raw = b"".join(bytes(block) for block in copy)
+    rows = np.frombuffer(raw, dtype=_ROW, offset=_HEADER, count=(len(raw) - _HEADER - _TRAILER) // _ROW.itemsize)
+    return PurchaseArrays(
+        rows["member"].astype(np.int64), rows["seconds"].astype(np.int64), rows["amount"].astype(np.int64)
+    )
 
 
 def _is_postgres(session: Session) -> bool:

@@ -179,14 +179,14 @@ def execute_run(
     progress.at(1, "started")
     settings = lifecycle.settings_of(get_program(session).lifecycle_settings)
 
+    # Members and purchases read in one snapshot (the members' order numbers the purchases).
+    session.commit()
+    data.begin_snapshot(session)
     members = data.read_members(session)
     n = len(members.ids)
+    purchases = data.read_purchases(session, members.index(), until=now)
     run.members = n
-    progress.step("read_members", 5)
-    purchases = data.read_purchases(
-        session, members.index(), until=now, on_rows=lambda rows: report and report(run.progress, f"{rows} purchases")
-    )
-    progress.step("read_purchases", 25)
+    progress.step("read", 25)
 
     visits = lifecycle.Visits.from_purchases(
         purchases.member, purchases.seconds // data.SECONDS_PER_DAY, purchases.amount, n, today=today

@@ -11,7 +11,8 @@
 
 The log-likelihoods are vectorised over members (optionally weighted, for
 grouped data) and maximised over the logarithms of the parameters with
-L-BFGS-B, from several starting points. Time is in weeks, the unit of the
+L-BFGS-B (from a second and third starting point when the first does not
+converge). Time is in weeks, the unit of the
 published CDNOW fits; money in minor units. Nothing here touches a database.
 """
 
@@ -95,13 +96,15 @@ def gamma_gamma_log_likelihood(params: GammaGammaParams, x: np.ndarray, m_x: np.
 
 
 def _maximise(objective, starts: list[np.ndarray]) -> tuple[np.ndarray, float]:
-    """The best of L-BFGS-B runs from ``starts`` (log-parameters); raises FitError if none converges."""
+    """L-BFGS-B from the first of ``starts`` (log-parameters), then from the next ones only while none converged."""
     best: tuple[np.ndarray, float] | None = None
     for start in starts:
         with np.errstate(all="ignore"):
             result = minimize(objective, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * len(start))
-        if np.isfinite(result.fun) and (best is None or result.fun < best[1]):
+        if np.isfinite(result.fun) and result.fun < 1e300 and (best is None or result.fun < best[1]):
             best = (result.x, float(result.fun))
+            if result.success:
+                break
     if best is None:
         raise FitError("the likelihood could not be maximised")
     return best
@@ -125,10 +128,19 @@ def fit_bgnbd(
     if not np.any(x > 0):
         raise FitError("no member has bought twice: every buyer is a one-time buyer")
     total = w.sum()
+    # The terms that depend on x alone are computed once per distinct x, not once per member.
+    xs, at = np.unique(x, return_inverse=True)
+    repeat = x > 0
+    log_b_part = np.where(repeat, 0.0, -np.inf)
+    x_minus_1 = np.maximum(xs - 1, 0)
 
     def objective(log_params: np.ndarray) -> float:
         r, alpha, a, b = np.exp(log_params)
-        ll = bgnbd_log_likelihood(BgNbdParams(r, alpha, a, b), x, t_x, T)
+        head = gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xs) - betaln(a, b)
+        drop_head = np.log(a) - np.log(b + x_minus_1)
+        alive = -(r + x) * np.log(alpha + T)
+        dropped = drop_head[at] - (r + x) * np.log(alpha + t_x) + log_b_part
+        ll = head[at] + np.logaddexp(alive, dropped)
         value = -(w * ll).sum() / total
         return value if np.isfinite(value) else 1e300
 
@@ -150,10 +162,14 @@ def fit_gamma_gamma(x: np.ndarray, m_x: np.ndarray, weights: np.ndarray | None =
     if np.ptp(m_x) == 0:
         raise FitError("every repeat buyer spends the same: the spend's spread cannot be fitted")
     total = w.sum()
+    xs, at = np.unique(x, return_inverse=True)
+    log_m, log_x = np.log(m_x), np.log(x)
 
     def objective(log_params: np.ndarray) -> float:
         p, q, g = np.exp(log_params)
-        ll = gamma_gamma_log_likelihood(GammaGammaParams(p, q, g), x, m_x)
+        per_x = gammaln(p * xs + q) - gammaln(p * xs) - gammaln(q) + q * np.log(g)
+        px = p * x
+        ll = per_x[at] + (px - 1) * log_m + px * log_x - (px + q) * np.log(g + m_x * x)
         value = -(w * ll).sum() / total
         return value if np.isfinite(value) else 1e300
 
