@@ -174,9 +174,8 @@ def main() -> None:
             print(f"          steps (s): {timings}")
             print(f"          stages: {stats['stages']}")
             model = stats["value_model"]
-            print(
-                f"          BG/NBD {model['bgnbd']}  Gamma-Gamma {model['gamma_gamma']}  fitted on {model['fitted_on']:,}"
-            )
+            print(f"          BG/NBD {model['bgnbd']}")
+            print(f"          Gamma-Gamma {model['gamma_gamma']}, fitted on {model['fitted_on']:,} buyers")
             if model["reason"]:
                 print(f"          value model: {model['reason']}")
 

@@ -147,7 +147,8 @@ def _copy_purchases(session: Session, *, until: Any) -> PurchaseArrays:
     # Members are numbered in id order, as read_members lists them, in the same snapshot.
     sql = (
         "COPY (SELECT m.n, floor(extract(epoch FROM p.occurred_at))::bigint, "
-        "(p.total_minor - p.returned_minor)::bigint FROM purchases p JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM members) m "
+        "(p.total_minor - p.returned_minor)::bigint FROM purchases p "
+        "JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM members) m "
         "ON m.id = p.member_id WHERE p.occurred_at <= %s) TO STDOUT (FORMAT binary)"
     )
     with _driver(session).cursor() as cursor, cursor.copy(sql, (until,)) as copy:
