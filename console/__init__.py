@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from console import views_auth, views_merchants, views_operator, views_rules, views_settlement  # noqa: F401
+from console import views_analytics, views_auth, views_merchants, views_operator, views_rules, views_settlement  # noqa: F401
 from console.common import bp
 from web.security import protect_pages
 

@@ -101,7 +101,11 @@ def read_purchases(
 def begin_snapshot(session: Session) -> None:
     """Start a transaction whose reads all see one snapshot (PostgreSQL; SQLite's transactions already do)."""
     if _is_postgres(session):
-        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        from psycopg.pq import TransactionStatus
+
+        if _driver(session).info.transaction_status == TransactionStatus.IDLE:
+            # Only as a transaction's first statement (inside a caller's transaction, as in tests, it has its own).
+            session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         # The purchases' join to the members' numbering fits in memory instead of spilling to disk.
         session.execute(text("SET LOCAL work_mem = '256MB'"))
 
