@@ -41,28 +41,27 @@ SELECT 'mbr_' || lpad(g::text, 26, '0'), 'en', g % 3 = 0, 'active',
 FROM generate_series(1, :members) AS g
 """
 
-# Per member: whether they buy, how heavily (a skewed weight), and what share of their life so far they were active.
+# Per buyer: how heavily they buy (a skewed weight), their usual basket, and what share of their life so far they
+# were active (40 % stopped early).
 PROFILE_SQL = """
 CREATE UNLOGGED TABLE bench_profile AS
-SELECT n, id, enrolled_at, weight, sum(weight) OVER (ORDER BY n) AS upto, active_share
-FROM (
-    SELECT row_number() OVER (ORDER BY id) AS n, id, enrolled_at,
-           power(random(), 3) + 0.02 AS weight,
-           CASE WHEN random() < 0.4 THEN 0.1 + 0.8 * random() ELSE 1.0 END AS active_share
-    FROM members WHERE random() < 0.7
-) AS buyers
+SELECT row_number() OVER (ORDER BY id) AS n, id, enrolled_at,
+       power(random(), 3) + 0.02 AS weight,
+       400 + floor(5000 * power(random(), 2)) AS basket,
+       CASE WHEN random() < 0.4 THEN 0.1 + 0.8 * random() ELSE 1.0 END AS active_share
+FROM members WHERE random() < 0.7
 """
 
+# Each buyer's purchases in one set-based statement: about weight x factor of them (rounded at random),
+# at random moments of their active life, each around their usual basket.
 PURCHASES_SQL = """
 INSERT INTO purchases (id, merchant_id, store_id, external_id, request_hash, member_id, occurred_at, currency,
                        total_minor, returned_minor, points_awarded, points_reversed, breakdown, receipt, created_at)
-SELECT 'pur_' || lpad((:offset + g)::text, 26, '0'), :merchant, :store, 'B' || (:offset + g), '', p.id,
+SELECT 'pur_' || p.n || '_' || k, :merchant, :store, 'B' || p.n || '_' || k, '', p.id,
        p.enrolled_at + (:now - p.enrolled_at) * p.active_share * random(),
-       'EUR', (300 + floor(random() * random() * 20000))::bigint, 0, 0, 0, '[]', '', :now
-FROM (SELECT g, random() * :total AS pick FROM generate_series(1, :count) AS g) AS draws
-JOIN LATERAL (
-    SELECT id, enrolled_at, active_share FROM bench_profile WHERE upto >= draws.pick ORDER BY upto LIMIT 1
-) AS p ON true
+       'EUR', (p.basket * (0.5 + random()))::bigint, 0, 0, 0, '[]', '', :now
+FROM bench_profile AS p, generate_series(1, greatest(1, floor(p.weight * :factor + random())::int)) AS k
+WHERE p.n > :after AND p.n <= :upto
 """
 
 
@@ -75,18 +74,18 @@ def generate(session, *, members: int, purchases: int, now: datetime, merchant: 
     print(f"members       {members:>11,}  {time.perf_counter() - started:7.1f} s", flush=True)
     session.execute(text("DROP TABLE IF EXISTS bench_profile"))
     session.execute(text(PROFILE_SQL))
-    session.execute(text("CREATE INDEX ON bench_profile (upto)"))
-    total = session.execute(text("SELECT max(upto) FROM bench_profile")).scalar()
+    buyers, weights = session.execute(text("SELECT count(*), sum(weight) FROM bench_profile")).one()
     session.commit()
-    step = 1_000_000
-    for offset in range(0, purchases, step):
-        count = min(step, purchases - offset)
+    factor = purchases / float(weights)
+    step = 100_000
+    for after in range(0, buyers, step):
         session.execute(
             text(PURCHASES_SQL),
-            {"offset": offset, "count": count, "total": total, "merchant": merchant, "store": store, "now": now},
+            {"after": after, "upto": after + step, "factor": factor, "merchant": merchant, "store": store, "now": now},
         )
         session.commit()
-        print(f"purchases     {offset + count:>11,}  {time.perf_counter() - started:7.1f} s", flush=True)
+        made = session.execute(text("SELECT count(*) FROM purchases")).scalar()
+        print(f"purchases     {made:>11,}  {time.perf_counter() - started:7.1f} s", flush=True)
     session.execute(text("DROP TABLE bench_profile"))
     session.execute(text("ANALYZE members"))
     session.execute(text("ANALYZE purchases"))

@@ -94,7 +94,7 @@ def home():
     if g.staff.role == "merchant":
         return redirect(url_for("console.merchant", merchant_id=g.staff.merchant_id))
     if g.staff.role == "marketer":
-        return redirect(url_for("console.rules"))
+        return redirect(url_for("console.rules_list"))
     return redirect(url_for("console.applications"))
 
 
