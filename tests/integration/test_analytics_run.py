@@ -184,3 +184,27 @@ def test_churn_and_cohort_tables_are_kept_with_the_run(db_session, store):
     cohorts = {row["cohort"]: row for row in run.stats["cohorts"]}
     assert cohorts["2026-09"] == {"cohort": "2026-09", "members": 1, "active": [1, 0, 1]}
     assert cohorts["2026-10"] == {"cohort": "2026-10", "members": 1, "active": [1, 0]}
+
+
+def test_the_command_runs_the_analytics_with_a_progress_bar_and_prints_the_figures(app, db_session, store):
+    member = make_member(db_session)
+    history(db_session, store, member, [3], now=datetime.now(UTC))
+    result = app.test_cli_runner().invoke(args=["analytics", "run"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("Analytics")  # the progress bar's label (the bar is drawn on a terminal only)
+    assert "1 members, 1 purchases, 1 buyers, 1 stage changes" in result.stdout
+    assert "first_purchase 1" in result.stdout
+    assert "Value model: no purchase-frequency model: fewer than two members with a history" in result.stdout
+    assert stage(db_session, member) == "first_purchase"
+
+
+def test_the_nightly_schedule_records_a_run_and_queues_it_through_the_outbox(db_session, run_jobs):
+    from loyalty.analytics.jobs import schedule_nightly_run
+    from loyalty.schedules import SCHEDULE, TIMEOUTS
+
+    assert schedule_nightly_run in [func for func, _queue, _when in SCHEDULE] and schedule_nightly_run in TIMEOUTS
+    run_id = schedule_nightly_run()
+    assert db_session.get(AnalyticsRun, run_id).status == "queued"
+    run_jobs()
+    db_session.expire_all()
+    assert db_session.get(AnalyticsRun, run_id).status == "done"
