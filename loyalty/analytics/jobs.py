@@ -36,6 +36,8 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 JOB_TIMEOUT = 3 * 3600
 # Members whose stage changed, moved per committed transaction.
 STAGE_CHUNK = 5000
+# Members' figures turned into Python rows at a time, for the bulk insert.
+WRITE_SLICE = 50_000
 # The value models are fitted on at most this many buyers (a seeded random sample), then score everyone.
 FIT_SAMPLE = 200_000
 FIT_SEED = 20050301
@@ -268,25 +270,37 @@ def execute_run(
         np.minimum.at(first_seconds, purchases.member[sold], purchases.seconds[sold])
         np.maximum.at(last_seconds, purchases.member[sold], purchases.seconds[sold])
     bought = features.days > 0
-    columns = (
-        members.ids,
-        [now] * n,
-        features.receipts.tolist(),
-        [_moment(v) if k else None for v, k in zip(first_seconds.tolist(), bought.tolist(), strict=True)],
-        [_moment(v) if k else None for v, k in zip(last_seconds.tolist(), bought.tolist(), strict=True)],
-        _optional(features.recency, bought),
-        _optional(features.median_gap, np.isfinite(features.median_gap)),
-        _optional(features.spend.astype(np.int64), bought),
-        _optional(r_score, bought),
-        _optional(f_score, bought),
-        _optional(m_score, bought),
-        [rfm.SEGMENTS[code] if code >= 0 else None for code in segment.tolist()],
-        _optional(p_alive, np.isfinite(p_alive)),
-        _optional(expected_90, np.isfinite(expected_90)),
-        _optional(value_minor, has_value),
-        _optional(band, has_value),
-    )
-    data.replace_member_analytics(session, ANALYTICS_COLUMNS, zip(*columns, strict=True))
+    finite_gap = np.isfinite(features.median_gap)
+    finite_alive = np.isfinite(p_alive)
+    finite_expected = np.isfinite(expected_90)
+    spend = features.spend.astype(np.int64)
+
+    def rows():
+        # Python values for the driver, a slice of members at a time (memory stays flat at millions).
+        for start in range(0, n, WRITE_SLICE):
+            part = slice(start, min(start + WRITE_SLICE, n))
+            had = bought[part]
+            columns = (
+                members.ids[part],
+                [now] * (part.stop - part.start),
+                features.receipts[part].tolist(),
+                [_moment(v) if k else None for v, k in zip(first_seconds[part].tolist(), had.tolist(), strict=True)],
+                [_moment(v) if k else None for v, k in zip(last_seconds[part].tolist(), had.tolist(), strict=True)],
+                _optional(features.recency[part], had),
+                _optional(features.median_gap[part], finite_gap[part]),
+                _optional(spend[part], had),
+                _optional(r_score[part], had),
+                _optional(f_score[part], had),
+                _optional(m_score[part], had),
+                [rfm.SEGMENTS[code] if code >= 0 else None for code in segment[part].tolist()],
+                _optional(p_alive[part], finite_alive[part]),
+                _optional(expected_90[part], finite_expected[part]),
+                _optional(value_minor[part], has_value[part]),
+                _optional(band[part], has_value[part]),
+            )
+            yield from zip(*columns, strict=True)
+
+    data.replace_member_analytics(session, ANALYTICS_COLUMNS, rows())
     progress.step("analytics_written", 90)
 
     churn, cohort_rows = _churn_and_cohorts(visits, members.enrolled_day, today)
