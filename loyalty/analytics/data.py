@@ -65,7 +65,7 @@ class PurchaseArrays:
 
 
 def read_purchases(
-    session: Session, index: dict[str, int], *, until: Any, on_rows: Callable[[int], Any] | None = None
+    session: Session, members: MemberArrays, *, until: Any, on_rows: Callable[[int], Any] | None = None
 ) -> PurchaseArrays:
     """Every member purchase up to ``until``: member index, time and net amount, by one streamed statement.
 
@@ -73,6 +73,7 @@ def read_purchases(
     """
     if _is_postgres(session):
         return _copy_purchases(session, until=until)
+    index = members.index()
     stmt = select(
         Purchase.member_id,
         epoch_seconds(session, Purchase.occurred_at),

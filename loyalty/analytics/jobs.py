@@ -186,7 +186,7 @@ def execute_run(
     data.begin_snapshot(session)
     members = data.read_members(session)
     n = len(members.ids)
-    purchases = data.read_purchases(session, members.index(), until=now)
+    purchases = data.read_purchases(session, members, until=now)
     run.members = n
     progress.step("read", 25)
 
