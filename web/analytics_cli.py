@@ -7,7 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from loyalty.analytics.jobs import execute_run, record_run
+from loyalty.analytics.jobs import execute_run, record_failure, record_run
 from loyalty.db import unit_of_work
 
 analytics_cli = AppGroup("analytics", help="Member analytics: lifecycle stages, RFM segments, predicted value.")
@@ -28,7 +28,11 @@ def run_command() -> None:
                     bar.update(percent - done)
                     done = percent
 
-            execute_run(session, run, report=report)
+            try:
+                execute_run(session, run, report=report)
+            except Exception as exc:
+                record_failure(session, run.id, exc)
+                raise click.ClickException(f"The run {run.id} stopped on an error: {exc}") from exc
         stats = run.stats
     model = stats["value_model"]
     click.echo(

@@ -257,7 +257,8 @@ def execute_run(
             value[buyers] = horizon * value_models.expected_spend(gg, x, m_x)
     has_value = np.isfinite(value)
     band = np.zeros(n, dtype=np.int8)
-    value_minor = np.where(has_value, np.rint(np.nan_to_num(value)), 0).astype(np.int64)
+    # A wild extrapolation must not overflow the column: no member is predicted beyond 10^15 minor units.
+    value_minor = np.where(has_value, np.rint(np.clip(np.nan_to_num(value), 0, 1e15)), 0).astype(np.int64)
     if has_value.any():
         band[has_value] = rfm.quintiles(value_minor[has_value])
     progress.step("value_models", 70)
@@ -335,6 +336,16 @@ def record_run(session: Session) -> AnalyticsRun:
     return run
 
 
+def record_failure(session: Session, run_id: str, error: BaseException) -> None:
+    """Mark a run failed after an error (its transaction rolled back first), committed."""
+    session.rollback()
+    run = session.get(AnalyticsRun, run_id)
+    run.status, run.finished_at = FAILED, utcnow()
+    run.error = f"The run stopped on an error ({type(error).__name__}); it is retried, or start another."
+    session.commit()
+    log.error("analytics run %s failed", run_id, exc_info=error)
+
+
 @task(queue="default", timeout=JOB_TIMEOUT)
 def run_analytics(session: Session, *, run_id: str) -> None:
     """Run a queued analytics run; a failure is recorded on the run (and the job retried); a finished run is left."""
@@ -344,12 +355,7 @@ def run_analytics(session: Session, *, run_id: str) -> None:
     try:
         execute_run(session, run)
     except Exception as exc:
-        session.rollback()
-        run = session.get(AnalyticsRun, run_id)
-        run.status, run.finished_at = FAILED, utcnow()
-        run.error = f"The run stopped on an error ({type(exc).__name__}); it is retried, or start another."
-        session.commit()
-        log.exception("analytics run %s failed", run_id)
+        record_failure(session, run_id, exc)
         raise
 
 

@@ -208,3 +208,23 @@ def test_the_nightly_schedule_records_a_run_and_queues_it_through_the_outbox(db_
     run_jobs()
     db_session.expire_all()
     assert db_session.get(AnalyticsRun, run_id).status == "done"
+
+
+def test_a_run_that_stops_on_an_error_is_marked_failed_and_changes_no_stage(db_session, store, monkeypatch):
+    from loyalty.analytics import jobs, lifecycle
+
+    member = make_member(db_session)
+    history(db_session, store, member, [3], now=NOW)
+    run = record_run(db_session)
+    db_session.commit()
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("a fault in the middle of the run")
+
+    monkeypatch.setattr(lifecycle, "classify", broken)
+    with pytest.raises(ZeroDivisionError):
+        jobs.run_analytics(db_session, run_id=run.id)
+    db_session.expire_all()
+    failed = db_session.get(AnalyticsRun, run.id)
+    assert failed.status == "failed" and "ZeroDivisionError" in failed.error
+    assert stage(db_session, member) == "prospect"
