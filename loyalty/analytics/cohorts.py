@@ -42,20 +42,23 @@ def week_label(week: int) -> str:
     return (EPOCH + timedelta(days=int(week) * 7 - 3)).isoformat()
 
 
-def unique_pairs(member: np.ndarray, period: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct ``(member, period)`` pairs, sorted by member then period."""
+def unique_pairs(member: np.ndarray, period: np.ndarray, *, presorted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``(member, period)`` pairs, sorted by member then period (``presorted``: they already are)."""
     member = np.asarray(member, dtype=np.int64)
     period = np.asarray(period, dtype=np.int64)
-    order = np.lexsort((period, member))
-    member, period = member[order], period[order]
+    if not presorted:
+        order = np.lexsort((period, member))
+        member, period = member[order], period[order]
     keep = np.ones(member.size, dtype=bool)
     keep[1:] = (member[1:] != member[:-1]) | (period[1:] != period[:-1])
     return member[keep], period[keep]
 
 
-def churn_table(member: np.ndarray, period: np.ndarray, first: int, last: int) -> dict[str, np.ndarray]:
-    """Per period ``first..last``: active, new, reactivated, churned (pairs as ``unique_pairs`` gives them)."""
-    member, period = unique_pairs(member, period)
+def churn_table(
+    member: np.ndarray, period: np.ndarray, first: int, last: int, *, presorted: bool = False
+) -> dict[str, np.ndarray]:
+    """Per period ``first..last``: active, new, reactivated, churned, from who bought in which period."""
+    member, period = unique_pairs(member, period, presorted=presorted)
     size = last - first + 1
     same_as_previous = np.zeros(member.size, dtype=bool)
     same_as_previous[1:] = member[1:] == member[:-1]
@@ -87,10 +90,17 @@ def churn_table(member: np.ndarray, period: np.ndarray, first: int, last: int) -
 
 
 def cohort_table(
-    member: np.ndarray, period: np.ndarray, cohort_of_member: np.ndarray, first: int, last: int, *, max_offset: int
+    member: np.ndarray,
+    period: np.ndarray,
+    cohort_of_member: np.ndarray,
+    first: int,
+    last: int,
+    *,
+    max_offset: int,
+    presorted: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cohorts ``first..last`` (enrolment months): their sizes, and ``[cohort, k]`` members active ``k`` months on."""
-    member, period = unique_pairs(member, period)
+    member, period = unique_pairs(member, period, presorted=presorted)
     cohort_of_member = np.asarray(cohort_of_member, dtype=np.int64)
     n_cohorts = last - first + 1
     in_range = (cohort_of_member >= first) & (cohort_of_member <= last)

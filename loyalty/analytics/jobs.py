@@ -137,7 +137,8 @@ def _churn_and_cohorts(
         first = last - span + 1
         if visits.day.size:
             first = max(first, int(to_period(visits.day).min()))
-        table = cohorts.churn_table(visits.member, to_period(visits.day), first, last)
+        # Visits are sorted by member then day, so by member then period too.
+        table = cohorts.churn_table(visits.member, to_period(visits.day), first, last, presorted=True)
         tables[name] = [
             {"period": label(first + n), **{k: int(v[n]) for k, v in table.items()}} for n in range(last - first + 1)
         ]
@@ -153,6 +154,7 @@ def _churn_and_cohorts(
         first,
         this_month,
         max_offset=COHORT_MONTHS - 1,
+        presorted=True,
     )
     table = [
         {

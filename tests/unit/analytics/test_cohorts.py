@@ -57,3 +57,13 @@ def test_cohort_retention_by_enrolment_month():
     sizes, active = cohort_table(member, period, cohort_of, 10, 12, max_offset=2)
     assert sizes.tolist() == [3, 1, 0]
     assert active.tolist() == [[1, 1, 2], [1, 0, 0], [0, 0, 0]]
+
+
+def test_presorted_pairs_give_the_same_tables():
+    rng = np.random.default_rng(5)
+    member = np.sort(rng.integers(0, 50, 2000))
+    period = np.concatenate([np.sort(rng.integers(0, 30, (member == m).sum())) for m in range(50)])
+    straight = churn_table(member, period, 0, 29, presorted=True)
+    shuffled_order = rng.permutation(member.size)
+    shuffled = churn_table(member[shuffled_order], period[shuffled_order], 0, 29)
+    assert all((straight[k] == shuffled[k]).all() for k in straight)
