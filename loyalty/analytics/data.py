@@ -121,7 +121,9 @@ def _copy_members(session: Session) -> MemberArrays:
         "FROM members ORDER BY id) TO STDOUT"
     )
     with _driver(session).cursor() as cursor, cursor.copy(sql) as copy:
-        raw = b"".join(bytes(block) for block in copy)
+        raw = bytearray()
+        for block in copy:
+            raw += block  # one growing buffer: no list of blocks joined into a second copy
     ids: list[str] = []
     enrolled: list[int] = []
     stages: list[str] = []
@@ -157,7 +159,9 @@ def _copy_purchases(session: Session, *, until: Any) -> PurchaseArrays:
         "ON m.id = p.member_id WHERE p.occurred_at <= %s) TO STDOUT (FORMAT binary)"
     )
     with _driver(session).cursor() as cursor, cursor.copy(sql, (until,)) as copy:
-        raw = b"".join(bytes(block) for block in copy)
+        raw = bytearray()
+        for block in copy:
+            raw += block  # one growing buffer: no list of blocks joined into a second copy
     rows = np.frombuffer(raw, dtype=_ROW, offset=_HEADER, count=(len(raw) - _HEADER - _TRAILER) // _ROW.itemsize)
     return PurchaseArrays(
         rows["member"].astype(np.int64), rows["seconds"].astype(np.int64), rows["amount"].astype(np.int64)
