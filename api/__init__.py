@@ -75,6 +75,7 @@ def create_api(app: Flask) -> Api:
 
     app.register_blueprint(static)
 
+    from api.analytics.views import blp as analytics_blp
     from api.audit.views import blp as audit_blp
     from api.campaigns.views import blp as campaigns_blp
     from api.cases.views import blp as cases_blp
@@ -114,6 +115,7 @@ def create_api(app: Flask) -> Api:
         campaigns_blp,
         cases_blp,
         timeline_blp,
+        analytics_blp,
     ):
         api.register_blueprint(blp, url_prefix=API_PREFIX + (blp.url_prefix or ""))
     app.register_blueprint(health_bp)

@@ -11,9 +11,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-import console.views_campaigns  # noqa: F401
-import console.views_cases  # noqa: F401  (the service pages register on import)
-from console import views_auth, views_merchants, views_operator, views_rules, views_settlement  # noqa: F401
+from console import (  # noqa: F401 (each module registers its pages on import)
+    views_analytics,
+    views_auth,
+    views_campaigns,
+    views_cases,
+    views_merchants,
+    views_operator,
+    views_rules,
+    views_settlement,
+)
 from console.common import bp
 from web.security import protect_pages
 

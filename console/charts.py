@@ -100,6 +100,16 @@ def line(title: str, description: str, months: Sequence[str], series: Sequence[t
     return chart
 
 
+HEAT_LEVELS = 10
+
+
+def heat_level(share: float | None) -> int | None:
+    """The shade (0..10) of a heatmap cell for a share between 0 and 1 (None: no cell); CSS ``.heat-N`` paints it."""
+    if share is None:
+        return None
+    return max(0, min(HEAT_LEVELS, round(share * HEAT_LEVELS)))
+
+
 def intervals(
     title: str,
     description: str,

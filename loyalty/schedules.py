@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rq import cron
 
+from loyalty.analytics.jobs import schedule_nightly_run
 from loyalty.campaigns.jobs import run_campaign_schedule
 from loyalty.ledger.jobs import expire_points, warn_expiring_points
 from loyalty.outbox.jobs import sweep
@@ -26,6 +27,8 @@ SCHEDULE = [
     (warn_expiring_points, "default", "30 3 * * *"),
     # Daily: the day after a month ends its statements are closed; a missed day is made up the next.
     (close_statements, "default", "0 4 * * *"),
+    # Nightly member analytics (stages, RFM, value): records a run and queues it through the outbox.
+    (schedule_nightly_run, "default", "45 4 * * *"),
     # Scheduled campaigns start (and running ones end) within a minute of their time.
     (run_campaign_schedule, "default", 60),
 ]
@@ -36,6 +39,7 @@ TIMEOUTS = {
     warn_expiring_points: 6 * 3600,
     review_tiers: 6 * 3600,
     close_statements: 6 * 3600,
+    schedule_nightly_run: 300,
 }
 
 

@@ -166,3 +166,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(tiers_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(purchases_cli)
+    from web.analytics_cli import analytics_cli
+
+    app.cli.add_command(analytics_cli)

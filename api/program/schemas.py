@@ -1,6 +1,7 @@
 from marshmallow import fields, validate
 
 from api.common import Schema, StrictBoolean, StrictInteger
+from loyalty.analytics.lifecycle import settings_of
 
 
 class RedemptionRate(Schema):
@@ -90,6 +91,17 @@ class ProgramSchema(Schema):
         MerchantRuleLimits,
         metadata={"description": "The operator's limits on merchants' own rules; a PATCH changes the keys it names."},
     )
+    lifecycle_settings = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(allow_none=True),
+        metadata={
+            "description": "The thresholds of the lifecycle stages (docs/analytics.md), every one with its value in "
+            "force. A PATCH changes the keys it names; null puts a key back to its default. Keys: "
+            "rhythm_min_purchases, at_risk_multiple, lapsed_multiple, lost_multiple, min_gap_days, at_risk_days, "
+            "lapsed_days, lost_days, won_back_days, growth_window_days, growth_window_gaps, growth_ratio. A value "
+            "that does not fit is 422 `validation_error` naming it in `errors`."
+        },
+    )
 
 
 class ProgramPatchSchema(ProgramSchema):
@@ -131,6 +143,7 @@ def program_body(program) -> dict:
         "contact_cap_count": program.contact_cap_count,
         "contact_cap_days": program.contact_cap_days,
         "merchant_rules": merchant_rules_body(program),
+        "lifecycle_settings": settings_of(program.lifecycle_settings).as_dict(),
     }
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor
+from loyalty.analytics.lifecycle import check_settings
 from loyalty.audit.services import record_event
 from loyalty.errors import ValidationFailed
 from loyalty.program.models import Program
@@ -100,6 +101,16 @@ def _check_merchant_rule_limits(program: Program, changes: dict[str, Any]) -> No
         )
 
 
+def _lifecycle_settings(program: Program, patch: Any) -> dict[str, Any]:
+    """The stored thresholds after a patch of some keys (null: back to the default), checked whole."""
+    if not isinstance(patch, dict):
+        raise ValidationFailed("lifecycle_settings is an object.", errors={"lifecycle_settings": ["Not an object."]})
+    merged = {**(program.lifecycle_settings or {}), **patch}
+    merged = {key: value for key, value in merged.items() if value is not None}
+    check_settings(merged)
+    return merged
+
+
 def update_program(session: Session, *, changes: dict[str, Any], actor: Actor) -> Program:
     """Change some settings; every change is audited with old and new values."""
     program = get_program(session)
@@ -110,6 +121,8 @@ def update_program(session: Session, *, changes: dict[str, Any], actor: Actor) -
     if "name" in changes and not str(changes["name"]).strip():
         raise ValidationFailed("The program needs a name.", errors={"name": ["Required."]})
     _check_merchant_rule_limits(program, changes)
+    if "lifecycle_settings" in changes:
+        changes = {**changes, "lifecycle_settings": _lifecycle_settings(program, changes["lifecycle_settings"])}
     diff = {}
     for field, value in changes.items():
         if not hasattr(Program, field) or field in ("id", "updated_at"):

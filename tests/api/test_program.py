@@ -23,6 +23,21 @@ DEFAULT = {
         "require_budget": False,
         "allow_exclusive": False,
     },
+    # The lifecycle stages' thresholds (docs/analytics.md), every one with its default.
+    "lifecycle_settings": {
+        "rhythm_min_purchases": 4,
+        "at_risk_multiple": 2.0,
+        "lapsed_multiple": 4.0,
+        "lost_multiple": 8.0,
+        "min_gap_days": 7,
+        "at_risk_days": 60,
+        "lapsed_days": 120,
+        "lost_days": 365,
+        "won_back_days": 90,
+        "growth_window_days": 90,
+        "growth_window_gaps": 3.0,
+        "growth_ratio": 1.25,
+    },
 }
 
 
