@@ -97,7 +97,10 @@ def demo_command() -> None:
         receipts = _demo_purchases(session, store_id=store.id, member=members[0], actor=actor)
         staff_logins = _demo_staff(session, merchant_id=merchant.id, actor=actor)
         _demo_portal_login(session, actor=actor)
+        shoppers, visits = _demo_history(session, store_id=store.id, actor=actor)
+    stages = _demo_analytics()
     click.echo("Demo program created.")
+    click.echo(f"  {shoppers} more members with {visits} purchases over the last 15 months; their stages: {stages}")
     click.echo(f"  merchant {merchant.id}  store {store.id}  terminal {terminal.id}")
     click.echo(f"  merchant key:          {merchant_secret}")
     click.echo(f"  terminal key:          {terminal_key}")
@@ -236,3 +239,73 @@ def _demo_purchases(session, *, store_id: str, member, actor) -> list[dict]:
         )
         receipts.append(outcome.receipt)
     return receipts
+
+
+DEMO_HISTORY_MEMBERS = 100
+
+
+def _demo_history(session, *, store_id: str, actor) -> tuple[int, int]:
+    """Members with 15 months of purchases in a few rhythms, for the console's analytics and campaigns.
+
+    Regulars every week or two, monthly shoppers, some who stopped months ago, one-time
+    buyers and prospects; the same every time (a seeded generator). Purchases go through
+    the purchase service like any till's, enrolment dates are moved back to match.
+    """
+    import random
+    from datetime import timedelta
+
+    from loyalty.db import utcnow
+    from loyalty.members.services import enrol_member
+    from loyalty.purchases.services import record_purchase
+
+    rng = random.Random(2026)  # noqa: S311 - demo data, the same on every machine
+    now = utcnow()
+    catalog = [("LATTE", "coffee", 450), ("BEANS-1KG", "coffee", 2400), ("CROISSANT", "pastry", 320)]
+    # (days between visits, days since they stopped), and the share of the members with each rhythm
+    rhythms = [(14, 0), (30, 0), (21, 150), (None, 0), (None, None)]
+    shares = [0.3, 0.2, 0.2, 0.15, 0.15]
+    visits = 0
+    for n in range(DEMO_HISTORY_MEMBERS):
+        gap, stopped = rng.choices(rhythms, weights=shares)[0]
+        member = enrol_member(
+            session, email=f"shopper{n:03d}@example.com", phone=None, name=f"Shopper {n:03d}", actor=actor
+        )
+        enrolled_days = rng.randint(200, 450)
+        member.enrolled_at = now - timedelta(days=enrolled_days)
+        if stopped is None:
+            continue  # a prospect: enrolled, never bought
+        days = [rng.randint(20, enrolled_days)] if gap is None else []
+        day = enrolled_days - rng.randint(1, 20)
+        while gap is not None and day > stopped:
+            days.append(day)
+            day -= max(1, round(rng.gauss(gap, gap / 4)))
+        for days_ago in days:
+            sku, category, price = rng.choice(catalog)
+            quantity = rng.randint(1, 3)
+            record_purchase(
+                session,
+                store_id=store_id,
+                terminal_id=None,
+                external_id=f"DEMO-H-{n:03d}-{days_ago}",
+                member_ref={"member_id": member.id},
+                occurred_at=now - timedelta(days=days_ago, hours=rng.randint(0, 10)),
+                currency="EUR",
+                total_minor=quantity * price,
+                items=[{"sku": sku, "category": category, "quantity": quantity, "unit_price_minor": price}],
+                fingerprint=f"DEMO-H-{n:03d}-{days_ago}",
+                actor=actor,
+            )
+            visits += 1
+    return DEMO_HISTORY_MEMBERS, visits
+
+
+def _demo_analytics() -> str:
+    """One analytics run over the demo's members; their stages, as a short line."""
+    from loyalty.analytics.jobs import execute_run, record_run
+
+    with unit_of_work() as session:
+        run = record_run(session)
+        session.commit()
+        execute_run(session, run)
+        stages = run.stats.get("stages", {})
+    return ", ".join(f"{name} {count}" for name, count in stages.items() if count) or "none"

@@ -2,6 +2,7 @@
 
 from sqlalchemy import select
 
+from loyalty.analytics.models import AnalyticsRun
 from loyalty.ledger.services import balance
 from loyalty.members.models import Member
 from tests.factories import bearer
@@ -32,6 +33,13 @@ def test_the_demo_is_created_once_and_its_admin_key_works(app, client, db_sessio
     _role, email, _word, password = admin_line.split()
     assert sign_in(client, email, password).status_code == 302
     assert client.get("/console/applications").status_code == 200
+
+    # A history for the console's analytics and campaigns: members in several stages, from one finished run.
+    stages = {stage for (stage,) in db_session.execute(select(Member.lifecycle_stage).distinct())}
+    assert {"prospect", "growth", "maturity", "lapsed"} <= stages
+    run = db_session.scalar(select(AnalyticsRun))
+    assert run.status == "done" and run.members == db_session.query(Member).count()
+    assert client.get("/console/analytics").status_code == 200
 
     again = runner.invoke(args=["demo"])
     assert again.exit_code == 0 and "already there" in again.output
