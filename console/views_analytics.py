@@ -70,7 +70,7 @@ def analytics():
         }
         for r in range(5, 0, -1)
     ]
-    labels = [month["period"] for month in months]
+    labels = [month["period"] if month["complete"] else f"{month['period']} (so far)" for month in months]
     figures: dict[str, Any] = {
         "stages": charts.bars(
             "Members by lifecycle stage",
@@ -87,7 +87,8 @@ def analytics():
                 ("active", [m["active"] for m in months]),
                 ("new", [m["new"] for m in months]),
                 ("reactivated", [m["reactivated"] for m in months]),
-                ("churned", [m["churned"] for m in months]),
+                # A month not over has no churn yet.
+                ("churned", [m["churned"] if m["complete"] else 0 for m in months]),
             ],
         ),
     }

@@ -118,7 +118,16 @@ class ChurnRowSchema(Schema):
     new = StrictInteger(metadata={"description": "Active for the first time."})
     reactivated = StrictInteger(metadata={"description": "Active, not in the period before, but earlier."})
     churned = StrictInteger(metadata={"description": "Active in the period before, not in this one."})
-    churn_rate = fields.Float(allow_none=True, metadata={"description": "churned / active in the period before."})
+    churn_rate = fields.Float(
+        allow_none=True,
+        metadata={"description": "churned / active in the period before; null while the period is not over."},
+    )
+    complete = fields.Boolean(
+        metadata={
+            "description": "False for the period that holds the run's day: its churned count is so far only "
+            "(members who have not bought yet may still buy)."
+        }
+    )
 
 
 class ChurnSchema(Schema):

@@ -139,8 +139,10 @@ def _churn_and_cohorts(
             first = max(first, int(to_period(visits.day).min()))
         # Visits are sorted by member then day, so by member then period too.
         table = cohorts.churn_table(visits.member, to_period(visits.day), first, last, presorted=True)
+        # The period that holds today is not over: who "churned" in it is not known yet.
         tables[name] = [
-            {"period": label(first + n), **{k: int(v[n]) for k, v in table.items()}} for n in range(last - first + 1)
+            {"period": label(first + n), **{k: int(v[n]) for k, v in table.items()}, "complete": first + n < last}
+            for n in range(last - first + 1)
         ]
     this_month = int(cohorts.month_of_day(np.array([today]))[0])
     enrolled_month = cohorts.month_of_day(enrolled_day) if enrolled_day.size else np.zeros(0, dtype=np.int64)

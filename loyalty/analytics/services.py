@@ -152,8 +152,9 @@ def churn(
         return None, []
     rows = _between(run.stats.get("churn", {}).get(period, []), "period", start, end)
     # The period before's active members, by the identity active = before - churned + new + reactivated.
+    # The rate of a period not over yet (``complete`` false) would be a guess: none is given.
     return run, [
-        {**row, "churn_rate": round(row["churned"] / before, 4) if before else None}
+        {**row, "churn_rate": round(row["churned"] / before, 4) if before and row["complete"] else None}
         for row in rows
         for before in [row["active"] - row["new"] - row["reactivated"] + row["churned"]]
     ]

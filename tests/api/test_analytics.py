@@ -105,6 +105,9 @@ def test_churn_and_cohorts_come_from_the_last_run(client, marketer, base, run_jo
     months = client.get("/api/v1/analytics/churn?period=month", headers=marketer).json["periods"]
     this_month = utcnow().strftime("%Y-%m")
     assert months[-1]["period"] == this_month
+    # This month is not over: its churn has no rate yet; every month before it is complete.
+    assert months[-1]["complete"] is False and months[-1]["churn_rate"] is None
+    assert all(row["complete"] for row in months[:-1])
     for row in months:
         assert row["active"] >= row["new"] + row["reactivated"], months
     one = client.get(f"/api/v1/analytics/churn?from={this_month}&to={this_month}", headers=marketer).json

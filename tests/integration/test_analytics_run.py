@@ -178,9 +178,32 @@ def test_churn_and_cohort_tables_are_kept_with_the_run(db_session, store):
     history(db_session, store, late, [(NOW - datetime(2026, 10, 10, 12, tzinfo=UTC)).days], now=NOW)
     run = run_now(db_session)
     months = {row["period"]: row for row in run.stats["churn"]["month"]}
-    assert months["2026-09"] == {"period": "2026-09", "active": 1, "new": 1, "reactivated": 0, "churned": 0}
-    assert months["2026-10"] == {"period": "2026-10", "active": 1, "new": 1, "reactivated": 0, "churned": 1}
-    assert months["2026-11"] == {"period": "2026-11", "active": 1, "new": 0, "reactivated": 1, "churned": 1}
+    assert months["2026-09"] == {
+        "period": "2026-09",
+        "active": 1,
+        "new": 1,
+        "reactivated": 0,
+        "churned": 0,
+        "complete": True,
+    }
+    assert months["2026-10"] == {
+        "period": "2026-10",
+        "active": 1,
+        "new": 1,
+        "reactivated": 0,
+        "churned": 1,
+        "complete": True,
+    }
+    # November holds the run's day: it is not over, so its churn is so far only.
+    assert months["2026-11"] == {
+        "period": "2026-11",
+        "active": 1,
+        "new": 0,
+        "reactivated": 1,
+        "churned": 1,
+        "complete": False,
+    }
+    assert max(months) == "2026-11"
     cohorts = {row["cohort"]: row for row in run.stats["cohorts"]}
     assert cohorts["2026-09"] == {"cohort": "2026-09", "members": 1, "active": [1, 0, 1]}
     assert cohorts["2026-10"] == {"cohort": "2026-10", "members": 1, "active": [1, 0]}
