@@ -33,11 +33,13 @@ def authenticate_request() -> Actor:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("A valid API key is required (Authorization: Bearer <key>).")
-    # A key was presented: an address that has failed too often lately is refused before it is looked at.
-    ratelimits.refuse_after_auth_failures()
     try:
         actor = _authenticate(secret.strip())
     except Unauthenticated:
+        # Counted, and past the limit answered 429 instead of 401. A key that works is never
+        # held up: keys and signing secrets are 256 random bits, out of reach of guessing, so
+        # the limit guards the service against floods of bad keys, and costs the requests
+        # with a good key (every purchase) nothing.
         ratelimits.count_auth_failure()
         raise
     request.environ[_ACTOR_KEY] = actor

@@ -26,13 +26,9 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def refuse_after_auth_failures() -> None:
-    """429 when this address has failed key authentication too often lately."""
-    security.refuse_if_over(AUTH_FAILURES, _AUTH_SCOPE, client_address(), _AUTH_MESSAGE)
-
-
 def count_auth_failure() -> None:
-    security.hit_limit(AUTH_FAILURES, _AUTH_SCOPE, client_address())
+    """Count a failed key authentication of this address; 429 once it has failed too often lately."""
+    security.hit_limit(AUTH_FAILURES, _AUTH_SCOPE, client_address(), _AUTH_MESSAGE)
 
 
 def document_429(wrapper: Callable) -> None:
