@@ -92,8 +92,10 @@ SELECT entry_id, member, CASE WHEN points < 0 THEN 'redeem' ELSE 'earn' END, poi
        CASE WHEN points > 0 THEN 'pur_' || substr(entry_id, 5) END,
        CASE WHEN points < 0 THEN '[]'::jsonb
             WHEN k % 3 = 0 THEN jsonb_build_array(
-                jsonb_build_object('rule_id', CAST(:base_rule AS text), 'rule_name', 'Base rate', 'points', points - 10),
-                jsonb_build_object('rule_id', (CAST(:rule_ids AS text[]))[shop + 1], 'rule_name', 'Own bonus', 'points', 10))
+                jsonb_build_object('rule_id', CAST(:base_rule AS text), 'rule_name', 'Base rate',
+                                   'points', points - 10),
+                jsonb_build_object('rule_id', (CAST(:rule_ids AS text[]))[shop + 1], 'rule_name', 'Own bonus',
+                                   'points', 10))
             ELSE jsonb_build_array(jsonb_build_object('rule_id', CAST(:base_rule AS text), 'rule_name', 'Base rate',
                                                       'points', points)) END,
        'terminal', 'Bench till',
