@@ -427,6 +427,7 @@ def main() -> None:
                 ("settlement run (close last month)", close_statements),
             ):
                 before = load_average()
+                began = datetime.now(UTC)
                 started = time.perf_counter()
                 outcome = job()
                 elapsed = time.perf_counter() - started
@@ -435,7 +436,7 @@ def main() -> None:
                 if job is expire_points:
                     started = time.perf_counter()
                     with unit_of_work() as session:
-                        print(f"  {check_invariants(session, now=datetime.now(UTC), sample=args.sample)}", end="")
+                        print(f"  {check_invariants(session, now=began, sample=args.sample)}", end="")
                     print(f" ({time.perf_counter() - started:.1f} s)", flush=True)
             print()
             print("| job | time | what it did | load average (1/5/15 min) before -> after |")

@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor
@@ -51,7 +51,6 @@ from loyalty.units import floor_div
 ISSUING = ("earn", "claim", "return")
 REDEEMING = ("redeem", "redeem_cancel")
 BATCH = 2000
-SCAN = 5000
 
 
 # ---- periods ---------------------------------------------------------------------------------
@@ -165,14 +164,14 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 
 def _entries_of(merchant_id: str, ends_at: datetime, *, portal: bool):
-    """The ids of a merchant's ledger entries created before ``ends_at``, counted or not, in id order.
+    """The ledger entries of a merchant not yet in any statement and created before ``ends_at``.
 
     Without ``portal``: the entries written at its stores. With it: the
     redemptions of its own rewards made where no till was involved (the portal).
     """
     if portal:
         query = (
-            select(LedgerEntry.id)
+            select(LedgerEntry)
             .join(Redemption, Redemption.id == LedgerEntry.redemption_id)
             .join(Reward, Reward.id == Redemption.reward_id)
             .where(
@@ -182,41 +181,29 @@ def _entries_of(merchant_id: str, ends_at: datetime, *, portal: bool):
             )
         )
     else:
-        query = select(LedgerEntry.id).where(
+        query = select(LedgerEntry).where(
             LedgerEntry.merchant_id == merchant_id, LedgerEntry.kind.in_((*ISSUING, *REDEEMING))
         )
-    return query.where(LedgerEntry.created_at < ends_at).order_by(LedgerEntry.id)
-
-
-def _uncounted(session: Session, merchant_id: str, ends_at: datetime, *, portal: bool) -> Iterator[list[str]]:
-    """The ids of the merchant's entries before ``ends_at`` that no statement has counted, in id order, in batches.
-
-    Walks the merchant's entries once, ``SCAN`` ids at a time, and leaves out
-    those already counted by primary-key look-ups in ``statement_lines``. (One
-    NOT EXISTS over the whole of it lets PostgreSQL hash every statement line
-    ever written, once per batch: minutes at ten million lines.)
-    """
-    last_id = ""
-    while True:
-        ids = list(
-            session.scalars(
-                _entries_of(merchant_id, ends_at, portal=portal).where(LedgerEntry.id > last_id).limit(SCAN)
-            )
-        )
-        if not ids:
-            return
-        last_id = ids[-1]
-        counted = set(session.scalars(select(StatementLine.entry_id).where(StatementLine.entry_id.in_(ids))))
-        fresh = [entry_id for entry_id in ids if entry_id not in counted]
-        yield from _chunks(fresh, BATCH)
+    return query.where(
+        LedgerEntry.created_at < ends_at,
+        ~exists().where(StatementLine.entry_id == LedgerEntry.id),
+    ).order_by(LedgerEntry.id)
 
 
 def _count_entries(
     session: Session, statement: Statement, merchant_id: str, ends_at: datetime, *, portal: bool
 ) -> None:
     """Add the merchant's uncounted entries before ``ends_at`` to the statement, in batches."""
-    for ids in _uncounted(session, merchant_id, ends_at, portal=portal):
-        batch = list(session.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(ids)).order_by(LedgerEntry.id)))
+    last_id = ""
+    while True:
+        batch = list(
+            session.scalars(
+                _entries_of(merchant_id, ends_at, portal=portal).where(LedgerEntry.id > last_id).limit(BATCH)
+            )
+        )
+        if not batch:
+            return
+        last_id = batch[-1].id
         splits = split_entries(session, batch, merchant_id)
         rows = []
         for entry in batch:
