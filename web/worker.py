@@ -7,9 +7,15 @@ from rq import SimpleWorker, Worker
 
 from web.requestlog import job_logging
 
+# How often a worker does RQ's upkeep (RQ's default is 10 minutes): it retries the jobs of a
+# worker that died mid-job (killed, its machine lost) once their heartbeat lapses, and takes
+# over the scheduler of scheduled retries from such a worker. Cheap, and done by one worker at a time.
+MAINTENANCE_SECONDS = 60
+
 
 class AppContextMixin:
     def __init__(self, *args, app: Flask, **kwargs):
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
         super().__init__(*args, **kwargs)
         self.app = app
 
