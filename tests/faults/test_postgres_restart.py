@@ -89,4 +89,4 @@ def _check_each_sale_recorded_once(database_url: str, load: SalesLoad) -> None:
             )
     finally:
         engine.dispose()
-    assert recorded == {external_id: 1 for external_id in load.answers}
+    assert recorded == dict.fromkeys(load.answers, 1)
