@@ -112,7 +112,7 @@ def redis_server_bin() -> str | None:
 
 
 class PrivateRedis:
-    """A Redis server without persistence: stopped, it comes back empty, as a Redis that lost its data."""
+    """A Redis server with an append-only file, as docs/deployment.md asks: stopped, it comes back with its queues."""
 
     def __init__(self, binary: str, folder: Path):
         self.binary, self.folder = binary, folder
@@ -122,7 +122,19 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--dir",
+                str(self.folder),
+            ],
             cwd=self.folder,
             stdout=subprocess.DEVNULL,
             start_new_session=True,

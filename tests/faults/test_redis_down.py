@@ -1,9 +1,9 @@
 """Redis stopped for a minute under load (a server of the test's own, never the machine's).
 
 Purchases and enrolments keep being answered 201: the background work they cause
-(partner webhooks for each sale, welcome messages) waits in the outbox table. Redis
-comes back empty, as one that lost its data; the worker's sweep hands the outbox to
-it, and every event is delivered, once.
+(partner webhooks for each sale, welcome messages) waits in the outbox table. When
+Redis is back (with its append-only file, as deployed), the workers' sweep hands the
+outbox to it, and every event is delivered, once.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def test_purchases_succeed_while_redis_is_down_and_the_outbox_delivers_once_it_i
             assert during >= 20 and held >= during  # a webhook event for each sale, at least
             sales = {eid for eid, answers in load.answers.items() if 201 in answers}
 
-            # Back, empty: the sweep hands the outbox to the new Redis and the worker runs it all.
+            # Back: the sweep hands the outbox to the new Redis and the worker runs it all.
             wait_for(lambda: _pending(database_url) == 0, 180, "the outbox relayed and run")
 
             def delivered() -> set:
