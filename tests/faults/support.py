@@ -98,8 +98,18 @@ class SalesLoad:
     queue: ``redeliver`` sends those again, as the till would, once the service is back.
     """
 
-    def __init__(self, bases: list[str], terminal: dict, member_ids: list[str], *, prefix: str, threads: int = 3):
+    def __init__(
+        self,
+        bases: list[str],
+        terminal: dict,
+        member_ids: list[str],
+        *,
+        prefix: str,
+        threads: int = 3,
+        pause: float = 0,
+    ):
         self.bases, self.terminal, self.member_ids, self.prefix = bases, terminal, member_ids, prefix
+        self.pause = pause  # between a till's sales: the background work each causes must be drained after
         self.answers: dict[str, list[int]] = {}
         self.bodies: dict[str, dict] = {}
         self.lock = threading.Lock()
@@ -140,6 +150,7 @@ class SalesLoad:
                 self.answers[external_id].append(status)
             if status not in (200, 201):
                 time.sleep(0.2)  # a till backs off a little when the service fails
+            time.sleep(self.pause)
 
     def statuses(self) -> list[int]:
         with self.lock:

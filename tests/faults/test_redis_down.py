@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from sqlalchemy import create_engine, func, select
 
 from tests.faults.servers import private_redis
@@ -27,7 +28,8 @@ from tests.service import (
 )
 from tests.webhook_receiver import serve
 
-pytestmark = requires_postgres
+# Waits of minutes by design (a heartbeat to lapse, a minute without Redis), each bounded.
+pytestmark = [requires_postgres, pytest.mark.timeout(600)]
 
 
 def down_seconds() -> int:
@@ -69,7 +71,7 @@ def test_purchases_succeed_while_redis_is_down_and_the_outbox_delivers_once_it_i
                 body={"url": receiver.url, "events": ["points.earned"]},
             )
             assert status == 201, hook
-            with SalesLoad([base], setup["terminal"], setup["member_ids"], prefix="RD", threads=2) as load:
+            with SalesLoad([base], setup["terminal"], setup["member_ids"], prefix="RD", threads=2, pause=0.5) as load:
                 wait_for(lambda: load.count(201) >= 20, 60, "sales recorded before Redis stops")
                 redis_server.stop()
                 try:

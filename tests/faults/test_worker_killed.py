@@ -15,6 +15,7 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from tests.faults.support import check_every_member, purchase, requires_postgres, sale, set_up_program, wait_for
@@ -29,7 +30,8 @@ from tests.service import (
     wait_until_healthy,
 )
 
-pytestmark = requires_postgres
+# Waits of minutes by design (a heartbeat to lapse, a minute without Redis), each bounded.
+pytestmark = [requires_postgres, pytest.mark.timeout(600)]
 
 MEMBERS = 6
 BONUS = 50
