@@ -116,7 +116,6 @@ RECONNECT_SECONDS = 5
 
 
 def _run_cron(app: Flask) -> None:
-    from redis.exceptions import RedisError
     from rq.cron import CronScheduler
 
     from loyalty.queue import get_redis
