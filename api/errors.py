@@ -11,6 +11,7 @@ import logging
 from http import HTTPStatus
 
 from flask import Flask, jsonify
+from sqlalchemy import exc as sa_errors
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from loyalty import errors as domain
@@ -135,9 +136,29 @@ def handle_http_exception(error: HTTPException):
     return envelope(status, reason, message, errors, headers)
 
 
+UNAVAILABLE_RETRY_AFTER = "5"
+
+
+def database_unavailable(error: Exception) -> bool:
+    """The database cannot be reached (down, restarting, failing over) or has no connection to spare."""
+    if isinstance(error, sa_errors.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (sa_errors.OperationalError, sa_errors.TimeoutError, sa_errors.DisconnectionError))
+
+
 def handle_unexpected(error: Exception):
     if isinstance(error, HTTPException):
         return handle_http_exception(error)
+    if database_unavailable(error):
+        # Nothing was committed (or, if the connection broke during the commit, a retry is
+        # answered from what was): the client may send the same request again.
+        log.warning("database unavailable in request %s: %s", current_request_id(), type(error).__name__)
+        return envelope(
+            503,
+            "unavailable",
+            f"The service cannot reach its database for a moment; try again. Request id {current_request_id()}.",
+            headers={"Retry-After": UNAVAILABLE_RETRY_AFTER},
+        )
     log.exception("unhandled error in request %s", current_request_id())
     return handle_http_exception(InternalServerError())
 

@@ -107,8 +107,11 @@ def start_web(env, port: int, *, workers: int = 2) -> subprocess.Popen:
     )
 
 
-def start_worker(env) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "flask"), "--app", "wsgi", "worker"], cwd=ROOT, env=env, start_new_session=True)
+def start_worker(env, *options: str) -> subprocess.Popen:
+    """``flask worker`` with ``options`` (``--no-cron``), in a process group of its own."""
+    return subprocess.Popen(
+        [str(BIN / "flask"), "--app", "wsgi", "worker", *options], cwd=ROOT, env=env, start_new_session=True
+    )
 
 
 def call(base, method, path, *, key=None, body=None, signing_secret=None):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import multiprocessing
+import os
 import sys
+import time
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from redis.exceptions import RedisError
 
 from loyalty.actors import Role, cli_actor
 from loyalty.db import unit_of_work
@@ -106,16 +111,40 @@ def warn_command(batch_size: int) -> None:
     )
 
 
+# How long the worker command waits before it starts again after losing Redis.
+RECONNECT_SECONDS = 5
+
+
 def _run_cron(app: Flask) -> None:
     from rq.cron import CronScheduler
 
     from loyalty.queue import get_redis
     from loyalty.schedules import register_all
 
+    pid = multiprocessing.current_process().pid
     with app.app_context():
-        scheduler = CronScheduler(connection=get_redis(), name=f"loyalty-cron-{multiprocessing.current_process().pid}")
-        register_all(scheduler)
-        scheduler.start()
+        # rq's cron scheduler stops at the first Redis error: without this, a Redis restart
+        # would end the schedules (the outbox sweep among them) until the worker is restarted.
+        for attempt in itertools.count(1):
+            try:
+                scheduler = CronScheduler(connection=get_redis(), name=f"loyalty-cron-{pid}-{attempt}")
+                register_all(scheduler)
+                scheduler.start()
+                return
+            except RedisError as exc:
+                log.warning("cron: Redis unavailable (%s); starting again in %d s", exc, RECONNECT_SECONDS)
+                time.sleep(RECONNECT_SECONDS)
+
+
+def _sweep() -> None:
+    from loyalty.outbox.jobs import sweep
+
+    try:
+        sent = sweep()
+        if sent:
+            log.info("outbox: re-sent %d message(s) left from before", sent)
+    except Exception:
+        log.exception("outbox sweep at start failed")
 
 
 @click.command("worker")
@@ -126,26 +155,41 @@ def _run_cron(app: Flask) -> None:
 def worker_command(ctx, burst: bool, cron: bool, queues: str) -> None:
     """Run a background worker, and the cron schedules unless --no-cron."""
     from flask import current_app
+    from rq.exceptions import StopRequested
 
-    from loyalty.outbox.jobs import sweep
     from loyalty.queue import get_redis
     from web.worker import LoyaltyWorker
 
     app = current_app._get_current_object()
     names = [q.strip() for q in queues.split(",") if q.strip()]
-    try:
-        sent = sweep()
-        if sent:
-            log.info("outbox: re-sent %d message(s) left from before", sent)
-    except Exception:
-        log.exception("outbox sweep at start failed")
+    _sweep()
     cron_process = None
     if cron and not burst:
         cron_process = multiprocessing.get_context("fork").Process(target=_run_cron, args=(app,), daemon=True)
         cron_process.start()
+    pid = os.getpid()
     try:
-        worker = LoyaltyWorker(names, connection=get_redis(), app=app)
-        worker.work(burst=burst, with_scheduler=not burst, logging_level=app.config["LOG_LEVEL"])
+        while True:
+            worker = None
+            with contextlib.suppress(RedisError):  # Redis unreachable at start, or at the teardown
+                worker = LoyaltyWorker(names, connection=get_redis(), app=app)
+                worker.work(burst=burst, with_scheduler=not burst, logging_level=app.config["LOG_LEVEL"])
+            if os.getpid() != pid:
+                # A work horse (a fork of this process) that lost Redis while finishing its job
+                # comes back out of rq here instead of exiting: it must not become a worker.
+                os._exit(1)
+            if burst or (worker is not None and (worker._stop_requested or worker._shutdown_requested_date)):
+                break
+            # rq quits when Redis goes away in the middle of a job; a worker that stopped on
+            # its own starts again once Redis is back, and re-sends the outbox it could not.
+            log.error(
+                "worker: stopped without being asked (Redis unavailable?); starting again in %d s", RECONNECT_SECONDS
+            )
+            try:
+                time.sleep(RECONNECT_SECONDS)
+            except StopRequested:
+                break
+            _sweep()
     finally:
         if cron_process is not None and cron_process.is_alive():
             cron_process.terminate()
