@@ -145,6 +145,8 @@ def bench_service(args, folder: Path) -> None:
         "SECRET_KEY": "bench-secret",
         "LOYALTY_INSTANCE_PATH": str(folder),
         "PYTHONPATH": str(ROOT),
+        # As bench/accrual_bench.py: no line per request on the terminal.
+        "LOG_LEVEL": "WARNING",
     }
 
     def flask(*cli: str) -> str:
