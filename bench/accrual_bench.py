@@ -120,9 +120,14 @@ def rule_specs(count: int, merchant_ids: list[str]) -> list[dict]:
     return specs
 
 
-def seed(members: int, rules: int) -> dict:
-    """Program, merchants, one store and terminal, rules, members; returns what the load needs."""
-    from sqlalchemy import insert, select
+def seed(members: int, rules: int, *, points: int = 0, rewards: int = 0, expiry_months: int | None = None) -> dict:
+    """Program, merchants, one store and terminal, rules, members; returns what the load needs.
+
+    Every member has a card and a mobile number (``+35191`` and seven digits). With
+    ``points``, each holds that many available points as one opening lot, so balances
+    equal the sum of their entries; with ``rewards``, that many rewards are offered.
+    """
+    from sqlalchemy import insert, select, text
 
     from loyalty.actors import cli_actor
     from loyalty.db import new_id, unit_of_work, utcnow
@@ -132,12 +137,16 @@ def seed(members: int, rules: int) -> dict:
     from loyalty.merchants.models import Merchant
     from loyalty.merchants.services import add_store, add_terminal
     from loyalty.program.services import update_program
+    from loyalty.rewards.catalog import create_reward
     from wsgi import create_app
 
     app = create_app()
     actor = cli_actor("bench")
     with app.app_context(), unit_of_work() as session:
-        update_program(session, changes={"pending_days": 14, "timezone": "Europe/Lisbon"}, actor=actor)
+        changes = {"pending_days": 14, "timezone": "Europe/Lisbon"}
+        if expiry_months is not None:
+            changes["expiry_months"] = expiry_months
+        update_program(session, changes=changes, actor=actor)
         merchant_ids = []
         for n in range(10):
             merchant = Merchant(name=f"Bench merchant {n}", contact_email=f"m{n}@bench.example")
@@ -151,6 +160,10 @@ def seed(members: int, rules: int) -> dict:
         for spec in rule_specs(rules, merchant_ids):
             rule = create_rule(session, rule=spec, actor=actor)
             activate_rule(session, rule_id=rule.id, actor=actor)
+        reward_ids = [
+            create_reward(session, reward={"name": f"Reward {n}", "points_cost": 500 + 250 * n}, actor=actor).id
+            for n in range(rewards)
+        ]
         now = utcnow()
         started = time.perf_counter()
         for offset in range(0, members, 5000):
@@ -159,12 +172,13 @@ def seed(members: int, rules: int) -> dict:
                     "id": new_id("mbr"),
                     "card_number": cards.new_card_number(),
                     "email": f"member{n}@bench.example",
+                    "phone": f"+35191{n:07d}",
                     "locale": "en",
                     "marketing_opt_in": False,
                     "status": "active",
                     "enrolled_at": now,
                     "lifecycle_stage": "prospect",
-                    "points_balance": 0,
+                    "points_balance": points,
                     "points_debt": 0,
                     "purchase_count": 0,
                     "updated_at": now,
@@ -172,9 +186,34 @@ def seed(members: int, rules: int) -> dict:
                 for n in range(offset, min(members, offset + 5000))
             ]
             session.execute(insert(Member), rows)
-        print(f"seeded {members} members in {time.perf_counter() - started:.1f} s, {rules} active rules")
-        card_numbers = list(session.scalars(select(Member.card_number)))
-    return {"key": key, "secret": secret, "cards": card_numbers}
+        if points:
+            # Each member's points: one available lot, so balances equal the sum of their entries.
+            session.execute(
+                text(
+                    """
+                    INSERT INTO ledger_entries (id, member_id, kind, points, balance_after, created_at,
+                                                available_at, expires_at, breakdown, note, actor_kind,
+                                                actor_name, lot_remaining)
+                    SELECT 'led_seed' || substr(id, 5), id, 'adjust', :points, :points, :now, :now,
+                           :now + interval '2 years', '[]', 'Opening balance', 'system', 'bench', :points
+                    FROM members
+                    """
+                ),
+                {"points": points, "now": now},
+            )
+        session.execute(text("ANALYZE"))
+        print(
+            f"seeded {members} members ({points} points each) in {time.perf_counter() - started:.1f} s, "
+            f"{rules} active rules, {rewards} rewards"
+        )
+        people = session.execute(select(Member.id, Member.card_number, Member.phone)).all()
+    return {
+        "key": key,
+        "secret": secret,
+        "cards": [row.card_number for row in people],
+        "members": [tuple(row) for row in people],
+        "rewards": reward_ids,
+    }
 
 
 def reference_schema(dsn: str) -> None:

@@ -53,7 +53,7 @@ from accrual_bench import (  # noqa: E402
     free_port,
     fresh_database,
     percentile,
-    rule_specs,
+    seed,
     serve,
     stop,
 )
@@ -70,85 +70,6 @@ RAISED_LIMITS = {
 
 
 # -- setting up -----------------------------------------------------------------------------------
-
-
-def seed(members: int, rules: int) -> dict:
-    """Program, merchants, a store and terminal, rules, rewards, members with points; what the load needs."""
-    from sqlalchemy import insert, select, text
-
-    from loyalty.actors import cli_actor
-    from loyalty.db import new_id, unit_of_work, utcnow
-    from loyalty.earning.services import activate_rule, create_rule
-    from loyalty.members import cards
-    from loyalty.members.models import Member
-    from loyalty.merchants.models import Merchant
-    from loyalty.merchants.services import add_store, add_terminal
-    from loyalty.program.services import update_program
-    from loyalty.rewards.catalog import create_reward
-    from wsgi import create_app
-
-    app = create_app()
-    actor = cli_actor("bench")
-    with app.app_context(), unit_of_work() as session:
-        update_program(
-            session, changes={"pending_days": 14, "timezone": "Europe/Lisbon", "expiry_months": 24}, actor=actor
-        )
-        merchant_ids = []
-        for n in range(10):
-            merchant = Merchant(name=f"Bench merchant {n}", contact_email=f"m{n}@bench.example")
-            session.add(merchant)
-            session.flush()
-            merchant_ids.append(merchant.id)
-        store = add_store(
-            session, merchant_id=merchant_ids[0], name="Bench store", timezone="Europe/Lisbon", actor=actor
-        )
-        _terminal, key, secret = add_terminal(session, store_id=store.id, name="Bench till", actor=actor)
-        for spec in rule_specs(rules, merchant_ids):
-            rule = create_rule(session, rule=spec, actor=actor)
-            activate_rule(session, rule_id=rule.id, actor=actor)
-        reward_ids = [
-            create_reward(session, reward={"name": f"Reward {n}", "points_cost": 500 + 250 * n}, actor=actor).id
-            for n in range(5)
-        ]
-        now = utcnow()
-        started = time.perf_counter()
-        for offset in range(0, members, 5000):
-            rows = [
-                {
-                    "id": new_id("mbr"),
-                    "card_number": cards.new_card_number(),
-                    "email": f"member{n}@bench.example",
-                    "phone": f"+35191{n:07d}",
-                    "locale": "en",
-                    "marketing_opt_in": False,
-                    "status": "active",
-                    "enrolled_at": now,
-                    "lifecycle_stage": "prospect",
-                    "points_balance": SEED_POINTS,
-                    "points_debt": 0,
-                    "purchase_count": 0,
-                    "updated_at": now,
-                }
-                for n in range(offset, min(members, offset + 5000))
-            ]
-            session.execute(insert(Member), rows)
-        # Each member's points: one available lot, so balances equal the sum of their entries.
-        session.execute(
-            text(
-                """
-                INSERT INTO ledger_entries (id, member_id, kind, points, balance_after, created_at, available_at,
-                                            expires_at, breakdown, note, actor_kind, actor_name, lot_remaining)
-                SELECT 'led_seed' || substr(id, 5), id, 'adjust', :points, :points, :now, :now,
-                       :now + interval '2 years', '[]', 'Opening balance', 'system', 'bench', :points
-                FROM members
-                """
-            ),
-            {"points": SEED_POINTS, "now": now},
-        )
-        session.execute(text("ANALYZE"))
-        print(f"seeded {members} members with {SEED_POINTS} points in {time.perf_counter() - started:.1f} s")
-        people = session.execute(select(Member.id, Member.card_number, Member.phone)).all()
-    return {"key": key, "secret": secret, "members": [tuple(row) for row in people], "rewards": reward_ids}
 
 
 # -- the mix --------------------------------------------------------------------------------------
@@ -385,7 +306,7 @@ def main() -> None:
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
-    seeded = seed(args.members, args.rules)
+    seeded = seed(args.members, args.rules, points=SEED_POINTS, rewards=5, expiry_months=24)
     print("rate limits raised for the run: " + ", ".join(f"{k}={v}" for k, v in RAISED_LIMITS.items()))
 
     port = free_port()

@@ -46,29 +46,6 @@ from bench.accrual_bench import (  # noqa: E402
 )
 
 
-def phone_for(n: int) -> str:
-    """A valid Portuguese mobile number, different for each ``n`` below ten million."""
-    return f"+35191{n:07d}"
-
-
-def add_phones(database_url: str) -> list[str]:
-    """Give every seeded member a mobile number, in one statement."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(database_url)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "UPDATE members SET phone = '+35191' || lpad(n::text, 7, '0') FROM "
-                "(SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM members) numbered "
-                "WHERE members.id = numbered.id"
-            )
-        )
-        phones = list(conn.scalars(text("SELECT phone FROM members")))
-    engine.dispose()
-    return phones
-
-
 class LookupTarget:
     """Builds one signed look-up request: by card number, by phone, or alternating."""
 
@@ -109,7 +86,7 @@ def main() -> None:
         [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
     )
     seeded = seed(args.members, rules=0)
-    phones = add_phones(database_url)
+    phones = [phone for _id, _card, phone in seeded["members"]]
     load = os.getloadavg()
     print(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
