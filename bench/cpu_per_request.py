@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DATABASES = {"purchases": "loyalty_bench_accrual", "lookup": "loyalty_bench_lookup"}
-APPLICATION = "loyalty_cpu_bench"
+# One name per run: another run of this bench (on another database) must not count here.
+APPLICATION = f"loyalty_cpu_bench_{os.getpid()}"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -124,7 +125,7 @@ def lookups(count: int, admin_dsn: str, profile: str | None) -> None:
     if profile:
         import cProfile
 
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)  # CPU, not the wait for PostgreSQL
         for n in range(100):
             lookup(-1 - n)
         profiler.runcall(lambda: [lookup(n) for n in range(count)])
