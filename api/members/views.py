@@ -90,7 +90,8 @@ class MembersView(MethodView):
         return _body(member)
 
     @requires(Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
-    @blp.arguments(MemberListArgs, location="query")
+    # An instance: given the class, webargs builds a new schema on every request (every till look-up).
+    @blp.arguments(MemberListArgs(), location="query")
     @blp.response(200, MemberPage)
     def get(self, args):
         """Look a member up by `card_number`, `email` or `phone` (one of them), or list members.
