@@ -12,7 +12,14 @@ this Python process and of the PostgreSQL backends it used (read from /proc):
 
 Run ``bench/accrual_bench.py`` first (it leaves its database seeded).
 
-    python bench/cpu_per_request.py [--requests 1000]
+With ``--mode lookup`` it drives signed ``GET /members?card_number=`` and
+``?phone=`` look-ups instead, half and half, against the database
+``bench/lookup_bench.py`` seeded (run that first), after giving the program
+three tiers if it has none, so each look-up reads a tier standing as a
+program with tiers does. ``--profile FILE`` writes a cProfile of the measured
+look-ups.
+
+    python bench/cpu_per_request.py [--requests 1000] [--mode purchases|lookup] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/loyalty_bench_accrual"
-APPLICATION = "loyalty_cpu_bench"
+DATABASES = {"purchases": "loyalty_bench_accrual", "lookup": "loyalty_bench_lookup"}
+# One name per run: another run of this bench (on another database) must not count here.
+APPLICATION = f"loyalty_cpu_bench_{os.getpid()}"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -65,12 +73,76 @@ def measure(label: str, call, count: int, admin_dsn: str) -> tuple[float, float]
     return py, pg
 
 
+BENCH_TIERS = [
+    {"code": "silver", "name": "Silver", "rank": 1, "qualifying_points": 0},
+    {"code": "gold", "name": "Gold", "rank": 2, "qualifying_points": 1000},
+    {"code": "platinum", "name": "Platinum", "rank": 3, "qualifying_points": 5000},
+]
+
+
+def lookups(count: int, admin_dsn: str, profile: str | None) -> None:
+    """Signed terminal look-ups by card number and by phone, alternating."""
+    from urllib.parse import quote
+
+    from sqlalchemy import select, text
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Response
+
+    from loyalty.actors import cli_actor
+    from loyalty.merchants.models import Store
+    from loyalty.merchants.services import add_terminal
+    from loyalty.tiers.services import list_tiers, replace_tiers
+    from web.extensions import db
+    from wsgi import create_app
+
+    app = create_app()
+    with app.app_context():
+        if not list_tiers(db.session):
+            replace_tiers(db.session, tiers=BENCH_TIERS, actor=cli_actor("bench"))
+        store = db.session.scalar(select(Store).order_by(Store.created_at))
+        _terminal, key, secret = add_terminal(
+            db.session, store_id=store.id, name="CPU bench till", actor=cli_actor("bench")
+        )
+        db.session.commit()
+        people = db.session.execute(text("SELECT card_number, phone FROM members ORDER BY id LIMIT 50000")).all()
+    service = Client(app, Response)
+    rng = random.Random(3)
+
+    def lookup(n: int) -> None:
+        card, phone = rng.choice(people)
+        by, value = ("card_number", card) if n % 2 else ("phone", phone)
+        path = f"/api/v1/members?{by}={quote(value, safe='')}"
+        stamp = str(int(time.time()))
+        digest = hmac.new(secret.encode(), f"{stamp}.GET.{path}.".encode(), hashlib.sha256).hexdigest()
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "X-Loyalty-Timestamp": stamp,
+            "X-Loyalty-Signature": f"v1={digest}",
+        }
+        response = service.get(path, headers=headers)
+        assert response.status_code == 200 and len(response.json["items"]) == 1, response.get_data(as_text=True)
+
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU, not the wait for PostgreSQL
+        for n in range(100):
+            lookup(-1 - n)
+        profiler.runcall(lambda: [lookup(n) for n in range(count)])
+        profiler.dump_stats(profile)
+        print(f"profile of {count} look-ups written to {profile}")
+        return
+    measure("look-ups (card and phone, signed)", lookup, count, admin_dsn)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--mode", choices=sorted(DATABASES), default="purchases")
+    parser.add_argument("--profile", help="write a cProfile of the measured look-ups to this file")
     args = parser.parse_args()
-    url = f"{DATABASE}?application_name={APPLICATION}"
-    admin_dsn = "postgresql://postgres@127.0.0.1:5432/loyalty_bench_accrual"
+    admin_dsn = f"postgresql://postgres@127.0.0.1:5432/{DATABASES[args.mode]}"
+    url = f"{admin_dsn.replace('postgresql://', 'postgresql+psycopg://', 1)}?application_name={APPLICATION}"
     os.environ.update(
         {
             "DATABASE_URL": url,
@@ -80,6 +152,10 @@ def main() -> None:
             "REFERENCE_DSN": f"{admin_dsn}?application_name={APPLICATION}",
         }
     )
+    if args.mode == "lookup":
+        lookups(args.requests, admin_dsn, args.profile)
+        return
+
     from sqlalchemy import select, text
     from werkzeug.test import Client
     from werkzeug.wrappers import Response
