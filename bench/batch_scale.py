@@ -27,7 +27,7 @@ sample of members, the tier review (``loyalty.tiers.jobs.review_tiers``) and
 the settlement run (``loyalty.settlement.jobs.close_statements``). Prints the
 figures with the load average; nothing is asserted.
 
-    python bench/batch_scale.py [--members 1000000] [--entries 10000000] [--keep] [--url URL]
+    python bench/batch_scale.py [--members 1000000] [--entries 10000000] [--keep] [--generate-only] [--url URL]
 
 ``--keep`` reuses the data of a previous run of the same size (the jobs will
 then find little to do). The database ``loyalty_bench_batch`` on ``--url`` is
@@ -385,6 +385,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000_000)
     parser.add_argument("--keep", action="store_true", help="Reuse the data of a previous run.")
     parser.add_argument("--drop", action="store_true", help="Drop the database at the end.")
+    parser.add_argument(
+        "--generate-only", action="store_true", help="Make the data and stop (time the jobs later with --keep)."
+    )
     parser.add_argument("--sample", type=int, default=2000, help="Members whose ledger is checked after expiry.")
     parser.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
@@ -425,6 +428,8 @@ def main() -> None:
                 made = session.scalar(select(func.count()).select_from(LedgerEntry))
                 people = session.scalar(select(func.count()).select_from(Member))
             print(f"{people:,} members, {made:,} ledger entries")
+            if args.generate_only:
+                return
 
             figures = []
             for label, job in (
