@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from loyalty.campaigns.queries import treatment_campaigns
@@ -27,17 +27,19 @@ from rules import Decision, RuleSet
 MAX_ROUNDS = 5
 
 
+# Built once: every purchase of a member that could fire a limited rule runs it.
+_USAGE = select(RuleUsage.rule_id, RuleUsage.times).where(
+    RuleUsage.member_id == bindparam("member_id"),
+    tuple_(RuleUsage.rule_id, RuleUsage.period_key).in_(bindparam("keys", expanding=True)),
+)
+
+
 def read_usage(session: Session, ruleset: RuleSet, facts: Mapping[str, Any], member_id: str | None) -> dict[str, int]:
     """Times each limited rule has fired for the member in the purchase's period."""
     keys = ruleset.usage_keys(facts) if member_id else {}
     if not keys:
         return {}
-    rows = session.execute(
-        select(RuleUsage.rule_id, RuleUsage.times).where(
-            RuleUsage.member_id == member_id,
-            tuple_(RuleUsage.rule_id, RuleUsage.period_key).in_(list(keys.items())),
-        )
-    ).all()
+    rows = session.execute(_USAGE, {"member_id": member_id, "keys": list(keys.items())}).all()
     return dict(rows)
 
 
