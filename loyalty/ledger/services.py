@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from loyalty.actors import Actor
 from loyalty.db import new_id, utcnow
@@ -92,6 +93,24 @@ _PENDING_POINTS = select(_PENDING_SUM)
 
 def _has_pending(member: Member, now: datetime) -> bool:
     return member.pending_until is not None and member.pending_until > now
+
+
+def write_member(session: Session, member: Member) -> None:
+    """Write a locked member's changed columns now, in one Core UPDATE, and leave nothing of them to flush.
+
+    The same row the unit of work would write (``updated_at`` too), for a fraction
+    of its cost: a purchase changes the member's running figures every time.
+    """
+    state = inspect(member)
+    columns = Member.__table__.c
+    changed = {key: getattr(member, key) for key in state.committed_state if key in columns}
+    if not changed:
+        return
+    changed["updated_at"] = utcnow()
+    with session.no_autoflush:  # else the unit of work would write the same changes first
+        session.execute(update(Member.__table__).where(columns.id == member.id).values(changed))
+    for key, value in changed.items():
+        set_committed_value(member, key, value)
 
 
 def pending_points(session: Session, member: Member, now: datetime | None = None) -> int:

@@ -267,6 +267,7 @@ def record_purchase(
             webhook_events.points_earned(session, purchase, member_id=member.id, kind="earn", points=decision.points)
         now_balance = ledger.Balance.after(member, entry) if entry else ledger.balance(session, member, now)
         receipt["balance"] = now_balance.as_dict()
+        ledger.write_member(session, member)
         # The purchase that qualifies a member for a higher tier raises them at once.
         if setting.has_tiers:
             standing = tiers.apply_tier_rise(session, member, now=now, actor=actor, purchase=purchase)
