@@ -95,6 +95,10 @@ def _has_pending(member: Member, now: datetime) -> bool:
     return member.pending_until is not None and member.pending_until > now
 
 
+# Built once; the columns to SET come as parameters named for them.
+_WRITE_MEMBER = update(Member.__table__).where(Member.__table__.c.id == bindparam("member_key"))
+
+
 def write_member(session: Session, member: Member) -> None:
     """Write a locked member's changed columns now, in one Core UPDATE, and leave nothing of them to flush.
 
@@ -108,7 +112,7 @@ def write_member(session: Session, member: Member) -> None:
         return
     changed["updated_at"] = utcnow()
     with session.no_autoflush:  # else the unit of work would write the same changes first
-        session.execute(update(Member.__table__).where(columns.id == member.id).values(changed))
+        session.execute(_WRITE_MEMBER, {"member_key": member.id, **changed})
     for key, value in changed.items():
         set_committed_value(member, key, value)
 
