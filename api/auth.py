@@ -67,6 +67,10 @@ def _authenticate(secret: str) -> Actor:
         )
     elif key.role == Role.MERCHANT.value and credentials.merchant_status not in (None, "active"):
         raise Forbidden("The merchant is suspended; its keys are refused until it is reactivated.")
+    if credentials.touched:
+        # The key's last use, on its own: a read-only request never commits, and the row lock the
+        # UPDATE takes would otherwise queue the key's other requests until this one ends.
+        db.session.commit()
     return actor_for_key(key, request_id=g.get("request_id"))
 
 

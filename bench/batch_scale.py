@@ -251,6 +251,12 @@ def generate(session, *, members: int, entries: int, now: datetime, ids: dict) -
     session.execute(text(EARLIER_LINES_SQL), {"before": last_starts})
     for statement in line_indexes + line_keys:
         session.execute(text(statement))
+    session.execute(
+        text(
+            "UPDATE statements SET last_entry_id = "
+            "(SELECT max(entry_id) FROM statement_lines WHERE statement_lines.statement_id = statements.id)"
+        )
+    )
     session.commit()
     step(f"earlier months counted (statements up to {earlier:%Y-%m})", started)
     with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -16,8 +16,15 @@ seeds it and stops). ``--only purchase`` or ``--only batch`` measures one path;
 ``--profile FILE`` also writes its cProfile statistics (read them with pstats),
 and ``--statements`` counts the SQL statements per sale.
 
-    python bench/cpu_per_request.py [--requests 1000] [--database-url postgresql://...]
-                                    [--only purchase|batch] [--profile FILE] [--statements]
+With ``--mode lookup`` it drives signed ``GET /members?card_number=`` and
+``?phone=`` look-ups instead, half and half, against the database
+``bench/lookup_bench.py`` seeded (run that first), after giving the program
+three tiers if it has none, so each look-up reads a tier standing as a
+program with tiers does. ``--profile FILE`` writes a cProfile of the measured
+look-ups.
+
+    python bench/cpu_per_request.py [--requests 1000] [--mode purchases|lookup] [--profile FILE]
+                                    [--database-url postgresql://...] [--only purchase|batch] [--statements]
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DATABASE = "postgresql://postgres@127.0.0.1:5432/loyalty_bench_accrual"
+DATABASES = {"purchases": "loyalty_bench_accrual", "lookup": "loyalty_bench_lookup"}
 BATCH = 100
-APPLICATION = "loyalty_cpu_bench"
+# One name per run: another run of this bench (on another database) must not count here.
+APPLICATION = f"loyalty_cpu_bench_{os.getpid()}"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -102,15 +110,79 @@ def count_statements(engine) -> list[int]:
     return counter
 
 
+BENCH_TIERS = [
+    {"code": "silver", "name": "Silver", "rank": 1, "qualifying_points": 0},
+    {"code": "gold", "name": "Gold", "rank": 2, "qualifying_points": 1000},
+    {"code": "platinum", "name": "Platinum", "rank": 3, "qualifying_points": 5000},
+]
+
+
+def lookups(count: int, admin_dsn: str, profile: str | None) -> None:
+    """Signed terminal look-ups by card number and by phone, alternating."""
+    from urllib.parse import quote
+
+    from sqlalchemy import select, text
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Response
+
+    from loyalty.actors import cli_actor
+    from loyalty.merchants.models import Store
+    from loyalty.merchants.services import add_terminal
+    from loyalty.tiers.services import list_tiers, replace_tiers
+    from web.extensions import db
+    from wsgi import create_app
+
+    app = create_app()
+    with app.app_context():
+        if not list_tiers(db.session):
+            replace_tiers(db.session, tiers=BENCH_TIERS, actor=cli_actor("bench"))
+        store = db.session.scalar(select(Store).order_by(Store.created_at))
+        _terminal, key, secret = add_terminal(
+            db.session, store_id=store.id, name="CPU bench till", actor=cli_actor("bench")
+        )
+        db.session.commit()
+        people = db.session.execute(text("SELECT card_number, phone FROM members ORDER BY id LIMIT 50000")).all()
+    service = Client(app, Response)
+    rng = random.Random(3)
+
+    def lookup(n: int) -> None:
+        card, phone = rng.choice(people)
+        by, value = ("card_number", card) if n % 2 else ("phone", phone)
+        path = f"/api/v1/members?{by}={quote(value, safe='')}"
+        stamp = str(int(time.time()))
+        digest = hmac.new(secret.encode(), f"{stamp}.GET.{path}.".encode(), hashlib.sha256).hexdigest()
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "X-Loyalty-Timestamp": stamp,
+            "X-Loyalty-Signature": f"v1={digest}",
+        }
+        response = service.get(path, headers=headers)
+        assert response.status_code == 200 and len(response.json["items"]) == 1, response.get_data(as_text=True)
+
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU, not the wait for PostgreSQL
+        for n in range(100):
+            lookup(-1 - n)
+        profiler.runcall(lambda: [lookup(n) for n in range(count)])
+        profiler.dump_stats(profile)
+        print(f"profile of {count} look-ups written to {profile}")
+        return
+    measure("look-ups (card and phone, signed)", lookup, count, admin_dsn)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000, help="requests (sales, for a batch) to measure")
-    parser.add_argument("--database-url", default=DATABASE, help="the database bench/accrual_bench.py seeded")
+    parser.add_argument("--mode", choices=sorted(DATABASES), default="purchases")
+    parser.add_argument("--database-url", help="another database than the mode's (seeded as the mode's bench does)")
     parser.add_argument("--only", choices=("purchase", "batch"), help="measure this purchase path alone")
-    parser.add_argument("--profile", help="write the measured path's cProfile statistics here (with --only)")
+    parser.add_argument("--profile", help="write a cProfile of the measured look-ups (or --only path) to this file")
     parser.add_argument("--statements", action="store_true", help="count SQL statements per sale (with --only)")
     args = parser.parse_args()
-    admin_dsn = args.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    admin_dsn = args.database_url or f"postgresql://postgres@127.0.0.1:5432/{DATABASES[args.mode]}"
+    admin_dsn = admin_dsn.replace("postgresql+psycopg://", "postgresql://", 1)
     url = f"{admin_dsn.replace('postgresql://', 'postgresql+psycopg://', 1)}?application_name={APPLICATION}"
     os.environ.update(
         {
@@ -121,6 +193,10 @@ def main() -> None:
             "REFERENCE_DSN": f"{admin_dsn}?application_name={APPLICATION}",
         }
     )
+    if args.mode == "lookup":
+        lookups(args.requests, admin_dsn, args.profile)
+        return
+
     from sqlalchemy import select, text
     from werkzeug.test import Client
     from werkzeug.wrappers import Response

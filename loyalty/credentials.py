@@ -32,6 +32,7 @@ class Credentials:
     require_signed_requests: bool
     terminal_status: str | None  # None for keys of no terminal
     signing_secrets: tuple[str, ...]  # encrypted; only those valid now
+    touched: bool = False  # the key's last use was written in the session, to commit once the request is accepted
 
 
 # Built once: every request runs it.
@@ -71,11 +72,12 @@ def load_credentials(session: Session, secret: str, *, now: datetime | None = No
     session.info["program"] = program
     if key.revoked_at is not None:
         return None
-    touch_key(session, key, now=now)
+    touched = touch_key(session, key, now=now)
     return Credentials(
         key=key,
         merchant_status=merchant_status,
         require_signed_requests=bool(require_signed),
         terminal_status=terminal_status,
         signing_secrets=tuple(row[4] for row in rows if row[4] is not None),
+        touched=touched,
     )

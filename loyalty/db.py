@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event, func, select
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from ulid import ULID
@@ -225,3 +225,32 @@ def upsert_insert(session: Session, table: Any) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table)
+
+
+def is_postgres(session: Session) -> bool:
+    """Whether the session talks to PostgreSQL (bulk paths use its COPY and its locking there)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def bulk_insert(session: Session, table: Any, columns: Sequence[str], rows: Iterable[tuple]) -> int:
+    """Insert many rows: by COPY on PostgreSQL, by executemany elsewhere; returns how many."""
+    count = 0
+    if is_postgres(session):
+        session.flush()
+        connection = session.connection().connection.driver_connection
+        with connection.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(dict(zip(columns, row, strict=True)))
+        if len(batch) >= 5000:
+            session.execute(insert(table), batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        session.execute(insert(table), batch)
+        count += len(batch)
+    return count

@@ -28,6 +28,7 @@ from loyalty.ledger.queries import list_activity
 from loyalty.ledger.services import balance
 from loyalty.members import qr
 from loyalty.members import services as members
+from loyalty.members.lookup import look_up_member
 from loyalty.purchases.services import claim_purchase
 from loyalty.tiers.services import standing as tier_standing
 from loyalty.tiers.services import standings as tier_standings
@@ -39,8 +40,11 @@ IDENTIFIERS = ("card_number", "email", "phone")
 BROWSING_ROLES = (Role.ADMIN, Role.MARKETER)
 
 
-def _body(member, standing=None) -> dict:
-    if standing is None:
+_UNREAD = object()
+
+
+def _body(member, standing=_UNREAD) -> dict:
+    if standing is _UNREAD:
         standing = tier_standing(db.session, member)
     return member_body(member, balance(db.session, member), standing)
 
@@ -86,7 +90,8 @@ class MembersView(MethodView):
         return _body(member)
 
     @requires(Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
-    @blp.arguments(MemberListArgs, location="query")
+    # An instance: given the class, webargs builds a new schema on every request (every till look-up).
+    @blp.arguments(MemberListArgs(), location="query")
     @blp.response(200, MemberPage)
     def get(self, args):
         """Look a member up by `card_number`, `email` or `phone` (one of them), or list members.
@@ -102,10 +107,12 @@ class MembersView(MethodView):
                 errors={name: ["Give only one identifier."] for name in given},
             )
         if given:
-            member = members.lookup_members(db.session, **given)
-            if member is not None and args["status"] and member.status != args["status"]:
-                member = None
-            return {"items": [_body(member)] if member else [], "next_cursor": None}
+            found = look_up_member(db.session, **given)
+            if found is not None and args["status"] and found.member.status != args["status"]:
+                found = None
+            if found is None:
+                return {"items": [], "next_cursor": None}
+            return {"items": [_body(found.member, found.standing)], "next_cursor": None}
         if current_actor().role not in BROWSING_ROLES:
             raise Forbidden("Look a member up by card_number, email or phone.")
         page = members.list_members(db.session, limit=args["limit"], cursor=args["cursor"], status=args["status"])

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, cast, delete, func, insert, select, text, update
+from sqlalchemy import BigInteger, cast, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from loyalty.analytics.models import LifecycleStageChange, MemberAnalytics
+from loyalty.db import bulk_insert, is_postgres
 from loyalty.members.models import Member
 from loyalty.purchases.models import Purchase
 
@@ -43,7 +44,7 @@ class MemberArrays:
 
 def read_members(session: Session) -> MemberArrays:
     """Every member's id, enrolment day and stored stage, in id order, by one streamed statement."""
-    if _is_postgres(session):
+    if is_postgres(session):
         return _copy_members(session)
     stmt = select(Member.id, epoch_seconds(session, Member.enrolled_at), Member.lifecycle_stage).order_by(Member.id)
     ids: list[str] = []
@@ -71,7 +72,7 @@ def read_purchases(
 
     Read in the same transaction as ``read_members``, so that the members' order is the same in both.
     """
-    if _is_postgres(session):
+    if is_postgres(session):
         return _copy_purchases(session, until=until)
     index = members.index()
     stmt = select(
@@ -101,7 +102,7 @@ def read_purchases(
 
 def begin_snapshot(session: Session) -> None:
     """Start a transaction whose reads all see one snapshot (PostgreSQL; SQLite's transactions already do)."""
-    if _is_postgres(session):
+    if is_postgres(session):
         from psycopg.pq import TransactionStatus
 
         if _driver(session).info.transaction_status == TransactionStatus.IDLE:
@@ -166,34 +167,6 @@ def _copy_purchases(session: Session, *, until: Any) -> PurchaseArrays:
     return PurchaseArrays(
         rows["member"].astype(np.int64), rows["seconds"].astype(np.int64), rows["amount"].astype(np.int64)
     )
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def bulk_insert(session: Session, table: Any, columns: Sequence[str], rows: Iterable[tuple]) -> int:
-    """Insert many rows: by COPY on PostgreSQL, by executemany elsewhere; returns how many."""
-    count = 0
-    if _is_postgres(session):
-        session.flush()
-        connection = session.connection().connection.driver_connection
-        with connection.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-                count += 1
-        return count
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(dict(zip(columns, row, strict=True)))
-        if len(batch) >= 5000:
-            session.execute(insert(table), batch)
-            count += len(batch)
-            batch = []
-    if batch:
-        session.execute(insert(table), batch)
-        count += len(batch)
-    return count
 
 
 def replace_member_analytics(session: Session, columns: Sequence[str], rows: Iterable[tuple]) -> int:

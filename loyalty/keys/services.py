@@ -70,12 +70,19 @@ def create_key(
     return key, secret
 
 
-def touch_key(session: Session, key: ApiKey, *, now: datetime) -> None:
-    """Record that a key was used, at most once a minute."""
+def touch_key(session: Session, key: ApiKey, *, now: datetime) -> bool:
+    """Record that a key was used, at most once a minute; True when the row was written.
+
+    The caller commits a write at once (``api.auth``): a read-only request never
+    commits, and an UPDATE left in its transaction would hold the key's row lock,
+    queueing every other request of the key behind it, only to be rolled back.
+    """
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         # A plain UPDATE, so that concurrent requests do not conflict on the row.
         session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
         key.last_used_at = now
+        return True
+    return False
 
 
 def list_keys(

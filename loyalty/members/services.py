@@ -187,6 +187,28 @@ def find_member(
     return member
 
 
+def identifier_of(
+    *, card_number: str | None = None, email: str | None = None, phone: str | None = None
+) -> tuple[str, str] | None:
+    """The first identifier given, as the member column and its normalised value; None for none.
+
+    A malformed one is a ``ValidationFailed``.
+    """
+    if card_number:
+        card_number = cards.normalise_card_number(card_number)
+        if not cards.is_valid_card_number(card_number):
+            raise ValidationFailed(
+                "A card number is 16 digits with a valid check digit; this one is mistyped.",
+                errors={"card_number": ["Not a valid card number."]},
+            )
+        return "card_number", card_number
+    if email:
+        return "email", normalise_email(email)
+    if phone:
+        return "phone", normalise_phone(phone)
+    return None
+
+
 def lookup_members(
     session: Session,
     *,
@@ -206,21 +228,11 @@ def lookup_members(
         else:
             member = session.get(Member, member_id)
         return member if member is not None and member.status != CLOSED else None
-    if card_number:
-        card_number = cards.normalise_card_number(card_number)
-        if not cards.is_valid_card_number(card_number):
-            raise ValidationFailed(
-                "A card number is 16 digits with a valid check digit; this one is mistyped.",
-                errors={"card_number": ["Not a valid card number."]},
-            )
-        query = select(Member).where(Member.card_number == card_number)
-    elif email:
-        query = select(Member).where(Member.email == normalise_email(email))
-    elif phone:
-        query = select(Member).where(Member.phone == normalise_phone(phone))
-    else:
+    identifier = identifier_of(card_number=card_number, email=email, phone=phone)
+    if identifier is None:
         return None
-    query = query.where(Member.status != CLOSED)
+    column, value = identifier
+    query = select(Member).where(getattr(Member, column) == value, Member.status != CLOSED)
     if lock:
         query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     return session.scalar(query)

@@ -95,6 +95,8 @@ class Statement(Base):
     prepaid_amount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     net_minor: Mapped[int] = mapped_column(BigInteger)
     line_count: Mapped[int] = mapped_column(Integer)
+    # The newest ledger entry this statement counted (ids sort by time): the next close reads from shortly before it.
+    last_entry_id: Mapped[str | None] = mapped_column(String(40))
     closed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (

@@ -7,6 +7,14 @@ by its id), so a late return, a correction, or an entry committed just after
 a statement was closed falls into the next statement, and no entry is ever
 counted twice. A closed statement is never changed.
 
+A close does not read the merchant's whole history: each statement keeps the
+newest entry it counted, and the next close reads from ``LATE_COMMIT`` before
+that entry's time on (entry ids sort by the time they were made). An entry
+that no statement counted yet was either made after that, or was still
+uncommitted when the earlier statement read its entries, which means its
+transaction had been open since before then; the service's transactions last
+seconds, not ``LATE_COMMIT``.
+
 An entry counts as:
 
 - ``earn``: its breakdown's points of the merchant's own rules are the
@@ -25,16 +33,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from ulid import ULID
 
 from loyalty.actors import Actor
 from loyalty.audit.services import record_event
-from loyalty.db import utcnow
+from loyalty.db import bulk_insert, utcnow
 from loyalty.earning.models import Rule
 from loyalty.errors import InvalidState, NotFound
 from loyalty.ledger.models import LedgerEntry
@@ -51,6 +60,9 @@ from loyalty.units import floor_div
 ISSUING = ("earn", "claim", "return")
 REDEEMING = ("redeem", "redeem_cancel")
 BATCH = 2000
+# How long before the newest entry a statement counted the next close starts reading: far longer than any
+# transaction of the service stays open, and than the clocks of its machines drift apart.
+LATE_COMMIT = timedelta(days=7)
 
 
 # ---- periods ---------------------------------------------------------------------------------
@@ -107,16 +119,36 @@ def reversed_share(own: int, total: int, reversed_before: int, reversed_after: i
     return floor_div(reversed_after * own, total) - floor_div(reversed_before * own, total)
 
 
-def split_entries(session: Session, entries: list[LedgerEntry], merchant_id: str) -> dict[str, Split]:
-    """How each entry's points divide between the merchant, the operator, and redemptions."""
-    purchase_ids = sorted({e.purchase_id for e in entries if e.kind in ISSUING and e.purchase_id})
-    history: dict[str, list[LedgerEntry]] = defaultdict(list)
-    for chunk in _chunks(purchase_ids, 500):
-        for entry in session.scalars(
-            select(LedgerEntry)
+# What a close reads of each entry (rows, not ORM objects: a close reads hundreds of thousands).
+ENTRY_COLUMNS = (
+    LedgerEntry.id,
+    LedgerEntry.kind,
+    LedgerEntry.points,
+    LedgerEntry.created_at,
+    LedgerEntry.purchase_id,
+    LedgerEntry.redemption_id,
+    LedgerEntry.breakdown,
+)
+
+
+def split_entries(session: Session, entries: list[Any], merchant_id: str) -> dict[str, Split]:
+    """How each entry's points divide between the merchant, the operator, and redemptions.
+
+    ``entries`` are rows of ``ENTRY_COLUMNS``. An earn or a claim is its
+    purchase's lot (a purchase has one); a return is read with its purchase's
+    lot and the returns before it.
+    """
+    returned = {e.purchase_id for e in entries if e.kind == "return" and e.purchase_id}
+    history: dict[str, list[Any]] = defaultdict(list)
+    for chunk in _chunks(sorted(returned), 500):
+        for entry in session.execute(
+            select(*ENTRY_COLUMNS)
             .where(LedgerEntry.purchase_id.in_(chunk), LedgerEntry.kind.in_(ISSUING))
             .order_by(LedgerEntry.id)
         ):
+            history[entry.purchase_id].append(entry)
+    for entry in entries:
+        if entry.kind in ("earn", "claim") and entry.purchase_id and entry.purchase_id not in returned:
             history[entry.purchase_id].append(entry)
     rule_ids = {
         line.get("rule_id")
@@ -163,47 +195,91 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 # ---- what a statement counts -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Scan:
+    """Where a close of a merchant reads from, and the newest entry a statement of the merchant has counted.
+
+    Entries after ``newest`` cannot have been counted; those between ``floor``
+    and it are looked up in ``statement_lines``.
+    """
+
+    floor: str
+    newest: str
+
+
+def scan_of(session: Session, merchant_id: str) -> Scan:
+    """``LATE_COMMIT`` before the newest entry counted so far; everything until a statement counted one."""
+    newest = session.scalar(select(func.max(Statement.last_entry_id)).where(Statement.merchant_id == merchant_id))
+    if not newest:
+        return Scan("", "")
+    prefix, _, ulid = newest.rpartition("_")
+    made_at = ULID.from_str(ulid).datetime
+    floor_ms = max(0, int((made_at - LATE_COMMIT).timestamp() * 1000))
+    return Scan(f"{prefix}_{ULID.from_bytes(floor_ms.to_bytes(6, 'big') + bytes(10))}", newest)
+
+
 def _entries_of(merchant_id: str, ends_at: datetime, *, portal: bool):
-    """The ledger entries of a merchant not yet in any statement and created before ``ends_at``.
+    """The ledger entries of a merchant created before ``ends_at``, whether counted already or not.
 
     Without ``portal``: the entries written at its stores. With it: the
     redemptions of its own rewards made where no till was involved (the portal).
     """
     if portal:
         query = (
-            select(LedgerEntry)
+            select(*ENTRY_COLUMNS)
             .join(Redemption, Redemption.id == LedgerEntry.redemption_id)
             .join(Reward, Reward.id == Redemption.reward_id)
             .where(
                 Reward.merchant_id == merchant_id,
                 LedgerEntry.merchant_id.is_(None),
+                LedgerEntry.redemption_id.is_not(None),
                 LedgerEntry.kind.in_(REDEEMING),
             )
         )
     else:
-        query = select(LedgerEntry).where(
+        query = select(*ENTRY_COLUMNS).where(
             LedgerEntry.merchant_id == merchant_id, LedgerEntry.kind.in_((*ISSUING, *REDEEMING))
         )
-    return query.where(
-        LedgerEntry.created_at < ends_at,
-        ~exists().where(StatementLine.entry_id == LedgerEntry.id),
-    ).order_by(LedgerEntry.id)
+    return query.where(LedgerEntry.created_at < ends_at).order_by(LedgerEntry.id)
+
+
+LINE_COLUMNS = (
+    "entry_id",
+    "statement_id",
+    "kind",
+    "entry_created_at",
+    "purchase_id",
+    "redemption_id",
+    "merchant_points",
+    "operator_points",
+    "redeemed_points",
+)
+
+
+def _uncounted(session: Session, entries: list[Any], newest: str) -> list[Any]:
+    """The entries no statement has counted: those up to ``newest`` are looked up in ``statement_lines``."""
+    maybe = [entry.id for entry in entries if entry.id <= newest]
+    counted = set()
+    for chunk in _chunks(maybe, 1000):
+        counted.update(session.scalars(select(StatementLine.entry_id).where(StatementLine.entry_id.in_(chunk))))
+    return [entry for entry in entries if entry.id not in counted]
 
 
 def _count_entries(
-    session: Session, statement: Statement, merchant_id: str, ends_at: datetime, *, portal: bool
+    session: Session, statement: Statement, merchant_id: str, ends_at: datetime, *, scan: Scan, portal: bool
 ) -> None:
     """Add the merchant's uncounted entries before ``ends_at`` to the statement, in batches."""
-    last_id = ""
+    last_id = scan.floor
     while True:
-        batch = list(
-            session.scalars(
-                _entries_of(merchant_id, ends_at, portal=portal).where(LedgerEntry.id > last_id).limit(BATCH)
-            )
-        )
+        batch = session.execute(
+            _entries_of(merchant_id, ends_at, portal=portal).where(LedgerEntry.id > last_id).limit(BATCH)
+        ).all()
         if not batch:
             return
         last_id = batch[-1].id
+        batch = _uncounted(session, batch, scan.newest)
+        if not batch:
+            continue
         splits = split_entries(session, batch, merchant_id)
         rows = []
         for entry in batch:
@@ -212,20 +288,21 @@ def _count_entries(
             statement.operator_points += split.operator_points
             statement.redeemed_points += split.redeemed_points
             rows.append(
-                {
-                    "entry_id": entry.id,
-                    "statement_id": statement.id,
-                    "kind": entry.kind,
-                    "entry_created_at": entry.created_at,
-                    "purchase_id": entry.purchase_id,
-                    "redemption_id": entry.redemption_id,
-                    "merchant_points": split.merchant_points,
-                    "operator_points": split.operator_points,
-                    "redeemed_points": split.redeemed_points,
-                }
+                (
+                    entry.id,
+                    statement.id,
+                    entry.kind,
+                    entry.created_at,
+                    entry.purchase_id,
+                    entry.redemption_id,
+                    split.merchant_points,
+                    split.operator_points,
+                    split.redeemed_points,
+                )
             )
-        session.execute(insert(StatementLine.__table__), rows)
+        bulk_insert(session, StatementLine.__table__, LINE_COLUMNS, rows)
         statement.line_count += len(rows)
+        statement.last_entry_id = max(statement.last_entry_id or "", batch[-1].id)
 
 
 def close_statement(
@@ -267,8 +344,9 @@ def close_statement(
     # The (merchant, month) row is claimed first: a second close at the same time fails here.
     session.add(statement)
     session.flush()
+    scan = scan_of(session, merchant_id)
     for portal in (False, True):
-        _count_entries(session, statement, merchant_id, ends_at, portal=portal)
+        _count_entries(session, statement, merchant_id, ends_at, scan=scan, portal=portal)
     top_ups = session.execute(
         update(PrepaidTopUp)
         .where(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.actors import SYSTEM, Actor
@@ -153,13 +153,17 @@ def qualifying_points_by_member(
     return {member_id: max(int(total or 0), 0) for member_id, total in rows}
 
 
-def _qualifying_sum(session: Session, member_id: str, now: datetime | None):
-    since = window_start(get_program(session), now or utcnow())
+def qualifying_sum(member_id: Any, since: Any) -> Select:
+    """The SELECT of a member's qualifying points (NULL for none) since a moment; either may be a SQL expression."""
     return select(func.sum(LedgerEntry.points)).where(
         LedgerEntry.member_id == member_id,
         LedgerEntry.created_at >= since,
         LedgerEntry.kind.in_(QUALIFYING_KINDS),
     )
+
+
+def _qualifying_sum(session: Session, member_id: str, now: datetime | None) -> Select:
+    return qualifying_sum(member_id, window_start(get_program(session), now or utcnow()))
 
 
 def qualifying_points(session: Session, member_id: str, *, now: datetime | None = None) -> int:
@@ -229,7 +233,8 @@ class TierStanding:
         }
 
 
-def _standing(tiers: Sequence[Tier], member: Member, points: int) -> TierStanding:
+def standing_of(tiers: Sequence[Tier], member: Member, points: int) -> TierStanding:
+    """A member's standing from the tier list (lowest rank first) and their qualifying points."""
     held = next((tier for tier in tiers if tier.code == member.tier_code), None)
     return TierStanding(
         tier=held,
@@ -247,13 +252,13 @@ def standings(
     if not tiers:
         return {member.id: None for member in members}
     points = qualifying_points_by_member(session, [member.id for member in members], now=now)
-    return {member.id: _standing(tiers, member, points.get(member.id, 0)) for member in members}
+    return {member.id: standing_of(tiers, member, points.get(member.id, 0)) for member in members}
 
 
 def standing(session: Session, member: Member, *, now: datetime | None = None) -> TierStanding | None:
     """The member's standing now; None while the program has no tiers."""
     tiers, points = tiers_and_points(session, member.id, now=now)
-    return _standing(tiers, member, points) if tiers else None
+    return standing_of(tiers, member, points) if tiers else None
 
 
 def apply_tier_rise(
@@ -302,4 +307,4 @@ def apply_tier_rise(
         member.tier_at_risk_since = None
         member.tier_grace_until = None
     session.flush()
-    return _standing(tiers, member, points)
+    return standing_of(tiers, member, points)

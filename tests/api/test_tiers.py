@@ -215,3 +215,18 @@ def test_the_document_explains_replacing_the_list_and_who_may(client):
     assert "move to the highest remaining tier" in put["description"]
     assert put["description"].endswith("Roles: admin, marketer.")
     assert put["requestBody"]["content"]["application/json"]["schema"]["type"] == "array"
+
+
+def test_a_look_up_answers_as_reading_the_member_with_tier_progress_and_pending_points(client, db_session, admin, till):
+    put_tiers(client, admin, ladder())
+    member = make_member(db_session, email="look.me@example.com", phone="+447911123470")
+    other = make_member(db_session)
+    till(basket(member, external_id="L-1", total_minor=120000, items=[]))
+    till(basket(other, external_id="L-2", total_minor=600000, items=[]))
+    client.patch("/api/v1/program", json={"pending_days": 14}, headers=admin)
+    till(basket(member, external_id="L-3", total_minor=5000, items=[]))
+    read = client.get(f"/api/v1/members/{member.id}", headers=admin).json
+    assert read["tier"]["code"] == "silver" and read["tier"]["progress"]["qualifying_points"] == 1250
+    assert read["balance"] == {"available": 1200, "pending": 50}
+    for query in (f"card_number={member.card_number}", "email=look.me@example.com", "phone=%2B447911123470"):
+        assert client.get(f"/api/v1/members?{query}", headers=admin).json["items"] == [read]

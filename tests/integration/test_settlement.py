@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from ulid import ULID
 
 from loyalty.actors import cli_actor
 from loyalty.db import utcnow
@@ -20,7 +21,7 @@ from loyalty.program.services import update_program
 from loyalty.purchases.services import claim_purchase, return_purchase
 from loyalty.rewards.services import pay_with_points
 from loyalty.settlement.models import Statement, StatementLine
-from loyalty.settlement.statements import close_statement, month_start, next_month, reversed_share
+from loyalty.settlement.statements import close_statement, month_start, next_month, reversed_share, scan_of
 from tests.factories_members import make_member
 from tests.factories_merchants import make_merchant, make_store
 from tests.factories_purchases import buy
@@ -203,6 +204,36 @@ def test_a_closed_statement_is_never_closed_again_nor_changed(db_session, coalit
             actor=cli_actor(),
             now=after(this_month()),
         )
+
+
+def test_an_entry_committed_after_a_close_but_made_before_the_newest_counted_one_goes_into_the_next(
+    db_session, coalition
+):
+    merchant, store, rules = coalition
+    member = make_member(db_session)
+    buy(db_session, store, member=member, rules=rules, total_minor=1000)
+    buy(db_session, store, member=member, rules=rules, total_minor=2000)
+    first = close(db_session, merchant, this_month())
+    assert first.line_count == 2 and first.last_entry_id == max(line.entry_id for line in lines_of(db_session, first))
+
+    # A sale whose transaction was still open while the month was closed: its entry was made an hour before the
+    # newest entry the statement counted, and committed after the close.
+    late = buy(db_session, store, member=member, rules=rules, total_minor=3000)  # 30 + 30 points
+    made = ULID.from_str(first.last_entry_id.rpartition("_")[2]).datetime - timedelta(hours=1)
+    earlier = f"led_{ULID.from_datetime(made)}"
+    assert earlier < first.last_entry_id
+    db_session.execute(update(LedgerEntry).where(LedgerEntry.purchase_id == late.receipt["id"]).values(id=earlier))
+    db_session.commit()
+
+    second = close(db_session, merchant, next_month(this_month()))
+    assert [line.entry_id for line in lines_of(db_session, second)] == [earlier]
+    assert (second.merchant_points, second.operator_points) == (30, 30)
+    # The next close reads from a week before the newest entry any statement of the merchant counted.
+    scan = scan_of(db_session, merchant.id)
+    assert scan.newest == first.last_entry_id
+    assert ULID.from_str(scan.floor.rpartition("_")[2]).datetime == ULID.from_str(
+        first.last_entry_id.rpartition("_")[2]
+    ).datetime - timedelta(days=7)
 
 
 def test_prepaid_top_ups_are_credited_in_the_statement_of_their_month(db_session, coalition):
