@@ -17,7 +17,7 @@ asyncio load generator (keep-alive connections, one process). Prints:
 The load generator shares the two cores with gunicorn and PostgreSQL, so the
 figures are a floor. Nothing is asserted.
 
-    python bench/accrual_bench.py [--members 100000] [--rules 100] [--seconds 15] [--workers 4]
+    python bench/accrual_bench.py [--members 100000] [--rules 100] [--seconds 15] [--workers 4] [--seed-only]
 """
 
 from __future__ import annotations
@@ -413,6 +413,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--seed-only", action="store_true", help="seed the database and stop (for bench/cpu_per_request.py)"
+    )
     args = parser.parse_args()
 
     database_url = fresh_database(args.database_url)
@@ -425,6 +428,8 @@ def main() -> None:
     seeded = seed(args.members, args.rules)
     dsn = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
     reference_schema(dsn)
+    if args.seed_only:
+        return
 
     port = free_port()
     service = serve("wsgi:app", port, args.workers, env)

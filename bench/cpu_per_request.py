@@ -7,10 +7,14 @@ interfaces (no HTTP server, no load generator) against the database
 this Python process and of the PostgreSQL backends it used (read from /proc):
 
 - the full purchase path: a signed ``POST /purchases`` with a realistic basket;
+- a till's batch: a signed ``POST /purchases/batch`` of 100 such sales, per sale;
 - the framework floor (bench/floor_app.py): one INSERT and one UPDATE in the service's own Flask app;
 - the bare minimum (bench/reference_app.py): the same two statements with psycopg and no framework.
 
-Run ``bench/accrual_bench.py`` first (it leaves its database seeded).
+Run ``bench/accrual_bench.py`` first (it leaves its database seeded; ``--seed-only``
+seeds it and stops). ``--only purchase`` or ``--only batch`` measures one path;
+``--profile FILE`` also writes its cProfile statistics (read them with pstats),
+and ``--statements`` counts the SQL statements per sale.
 
 With ``--mode lookup`` it drives signed ``GET /members?card_number=`` and
 ``?phone=`` look-ups instead, half and half, against the database
@@ -20,6 +24,7 @@ program with tiers does. ``--profile FILE`` writes a cProfile of the measured
 look-ups.
 
     python bench/cpu_per_request.py [--requests 1000] [--mode purchases|lookup] [--profile FILE]
+                                    [--database-url postgresql://...] [--only purchase|batch] [--statements]
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DATABASES = {"purchases": "loyalty_bench_accrual", "lookup": "loyalty_bench_lookup"}
+BATCH = 100
 # One name per run: another run of this bench (on another database) must not count here.
 APPLICATION = f"loyalty_cpu_bench_{os.getpid()}"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -62,15 +68,46 @@ def backend_seconds(dsn: str) -> float:
     return total / TICKS
 
 
-def measure(label: str, call, count: int, admin_dsn: str) -> tuple[float, float]:
-    for n in range(100):
+def measure(label: str, call, count: int, admin_dsn: str, *, per: int = 1, profile=None, statements=None):
+    """CPU per request (per sale: ``per`` sales a call) of ``count`` requests, after 100 to warm up.
+
+    ``statements`` is a counter from ``count_statements``: the SQL statements per sale are printed too.
+    """
+    for n in range(max(100 // per, 2)):
         call(-1 - n)  # warm-up: caches, prepared statements, the rule set
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU, not the wait for PostgreSQL
+        profiler.enable()
+    calls = max(count // per, 1)
+    counted = statements[0] if statements else 0
     py0, pg0 = time.process_time(), backend_seconds(admin_dsn)
-    for n in range(count):
+    for n in range(calls):
         call(n)
-    py, pg = (time.process_time() - py0) / count * 1000, (backend_seconds(admin_dsn) - pg0) / count * 1000
+    py, pg = time.process_time() - py0, backend_seconds(admin_dsn) - pg0
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    py, pg = py / (calls * per) * 1000, pg / (calls * per) * 1000
     print(f"{label:40s} python {py:6.2f} ms   postgres {pg:5.2f} ms   total {py + pg:6.2f} ms")
+    if statements is not None:
+        print(f"{'':40s} {(statements[0] - counted) / (calls * per):.2f} SQL statements per sale")
     return py, pg
+
+
+def count_statements(engine) -> list[int]:
+    """A one-element list that counts the SQL statements the engine runs from now on."""
+    from sqlalchemy import event
+
+    counter = [0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(*_args):
+        counter[0] += 1
+
+    return counter
 
 
 BENCH_TIERS = [
@@ -137,11 +174,15 @@ def lookups(count: int, admin_dsn: str, profile: str | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=1000, help="requests (sales, for a batch) to measure")
     parser.add_argument("--mode", choices=sorted(DATABASES), default="purchases")
-    parser.add_argument("--profile", help="write a cProfile of the measured look-ups to this file")
+    parser.add_argument("--database-url", help="another database than the mode's (seeded as the mode's bench does)")
+    parser.add_argument("--only", choices=("purchase", "batch"), help="measure this purchase path alone")
+    parser.add_argument("--profile", help="write a cProfile of the measured look-ups (or --only path) to this file")
+    parser.add_argument("--statements", action="store_true", help="count SQL statements per sale (with --only)")
     args = parser.parse_args()
-    admin_dsn = f"postgresql://postgres@127.0.0.1:5432/{DATABASES[args.mode]}"
+    admin_dsn = args.database_url or f"postgresql://postgres@127.0.0.1:5432/{DATABASES[args.mode]}"
+    admin_dsn = admin_dsn.replace("postgresql+psycopg://", "postgresql://", 1)
     url = f"{admin_dsn.replace('postgresql://', 'postgresql+psycopg://', 1)}?application_name={APPLICATION}"
     os.environ.update(
         {
@@ -179,27 +220,37 @@ def main() -> None:
     rng = random.Random(3)
     run = time.time_ns()
 
-    def purchase(n: int) -> None:
+    def sale(external_id: str) -> dict:
         lines = rng.sample(CATALOG, rng.randint(1, 4))
         items = [{"sku": s, "category": c, "quantity": rng.randint(1, 3), "unit_price_minor": p} for s, c, p in lines]
-        body = json.dumps(
-            {
-                "external_id": f"CPU-{run}-{n}",
-                "member": {"card_number": rng.choice(cards)},
-                "currency": "EUR",
-                "total_minor": sum(i["quantity"] * i["unit_price_minor"] for i in items),
-                "items": items,
-            }
-        )
-        stamp, path = str(int(time.time())), "/api/v1/purchases"
+        return {
+            "external_id": external_id,
+            "member": {"card_number": rng.choice(cards)},
+            "currency": "EUR",
+            "total_minor": sum(i["quantity"] * i["unit_price_minor"] for i in items),
+            "items": items,
+        }
+
+    def signed_post(path: str, payload: dict):
+        body = json.dumps(payload)
+        stamp = str(int(time.time()))
         digest = hmac.new(secret.encode(), f"{stamp}.POST.{path}.{body}".encode(), hashlib.sha256).hexdigest()
         headers = {
             "Authorization": f"Bearer {key}",
             "X-Loyalty-Timestamp": stamp,
             "X-Loyalty-Signature": f"v1={digest}",
         }
-        response = service.post(path, data=body, headers=headers, content_type="application/json")
+        return service.post(path, data=body, headers=headers, content_type="application/json")
+
+    def purchase(n: int) -> None:
+        response = signed_post("/api/v1/purchases", sale(f"CPU-{run}-{n}"))
         assert response.status_code == 201, response.get_data(as_text=True)
+
+    def batch(n: int) -> None:
+        sales = [sale(f"CPU-{run}-{n}-{k}") for k in range(BATCH)]
+        response = signed_post("/api/v1/purchases/batch", {"purchases": sales})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert all(r["status"] == 201 for r in response.get_json()["results"]), response.get_data(as_text=True)
 
     def simple(client: Client, path: str):
         def call(n: int) -> None:
@@ -209,6 +260,13 @@ def main() -> None:
 
         return call
 
+    if args.only:
+        with app.app_context():
+            counter = count_statements(db.engine) if args.statements else None
+        call, per = (purchase, 1) if args.only == "purchase" else (batch, BATCH)
+        label = "purchases (full path)" if per == 1 else f"purchases in batches of {BATCH}, per sale"
+        measure(label, call, args.requests, admin_dsn, per=per, profile=args.profile, statements=counter)
+        return
     full = measure("purchases (full path)", purchase, args.requests, admin_dsn)
     floor = measure("framework floor (Flask app, 2 statements)", simple(service, "/floor"), args.requests, admin_dsn)
     bare = measure("bare minimum (psycopg, 2 statements)", simple(reference, "/"), args.requests, admin_dsn)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from loyalty.campaigns.queries import treatment_campaigns
@@ -27,17 +27,19 @@ from rules import Decision, RuleSet
 MAX_ROUNDS = 5
 
 
+# Built once: every purchase of a member that could fire a limited rule runs it.
+_USAGE = select(RuleUsage.rule_id, RuleUsage.times).where(
+    RuleUsage.member_id == bindparam("member_id"),
+    tuple_(RuleUsage.rule_id, RuleUsage.period_key).in_(bindparam("keys", expanding=True)),
+)
+
+
 def read_usage(session: Session, ruleset: RuleSet, facts: Mapping[str, Any], member_id: str | None) -> dict[str, int]:
     """Times each limited rule has fired for the member in the purchase's period."""
     keys = ruleset.usage_keys(facts) if member_id else {}
     if not keys:
         return {}
-    rows = session.execute(
-        select(RuleUsage.rule_id, RuleUsage.times).where(
-            RuleUsage.member_id == member_id,
-            tuple_(RuleUsage.rule_id, RuleUsage.period_key).in_(list(keys.items())),
-        )
-    ).all()
+    rows = session.execute(_USAGE, {"member_id": member_id, "keys": list(keys.items())}).all()
     return dict(rows)
 
 
@@ -61,31 +63,53 @@ def _spend_budget(session: Session, rule_id: str, points: int, budget: int) -> b
     """
     if points > budget:
         return False
-    table = RuleBudget.__table__
-    statement = (
+    statement = _built(session, "spend", _spend_statement)
+    return session.execute(statement, {"spend_rule": rule_id, "spend": points, "budget": budget}).first() is not None
+
+
+def _spend_statement(session: Session) -> Any:
+    table, spend = RuleBudget.__table__, bindparam("spend")
+    return (
         upsert_insert(session, table)
-        .values(rule_id=rule_id, spent_points=points)
+        .values(rule_id=bindparam("spend_rule"), spent_points=spend)
         .on_conflict_do_update(
             index_elements=[table.c.rule_id],
-            set_={"spent_points": table.c.spent_points + points},
-            where=table.c.spent_points + points <= budget,
+            set_={"spent_points": table.c.spent_points + spend},
+            where=table.c.spent_points + spend <= bindparam("budget"),
         )
         .returning(table.c.rule_id)
     )
-    return session.execute(statement).first() is not None
+
+
+def _count_statement(session: Session) -> Any:
+    table = RuleUsage.__table__
+    return (
+        upsert_insert(session, table)
+        .values(times=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.rule_id, table.c.member_id, table.c.period_key],
+            set_={"times": table.c.times + 1},
+        )
+    )
+
+
+# The upserts, built once per database kind (their values come as parameters).
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _built(session: Session, name: str, build: Callable[[Session], Any]) -> Any:
+    key = (name, session.get_bind().dialect.name)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build(session)
+    return statement
 
 
 def _count_usage(session: Session, rule_id: str, member_id: str, period_key: str) -> None:
     # One upsert; exact because only the member's lock holder changes the member's usage.
-    table = RuleUsage.__table__
-    statement = upsert_insert(session, table).values(
-        rule_id=rule_id, member_id=member_id, period_key=period_key, times=1
-    )
     session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.rule_id, table.c.member_id, table.c.period_key],
-            set_={"times": table.c.times + 1},
-        )
+        _built(session, "count", _count_statement),
+        {"rule_id": rule_id, "member_id": member_id, "period_key": period_key},
     )
 
 

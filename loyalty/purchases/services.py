@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor
@@ -267,6 +267,7 @@ def record_purchase(
             webhook_events.points_earned(session, purchase, member_id=member.id, kind="earn", points=decision.points)
         now_balance = ledger.Balance.after(member, entry) if entry else ledger.balance(session, member, now)
         receipt["balance"] = now_balance.as_dict()
+        ledger.write_member(session, member)
         # The purchase that qualifies a member for a higher tier raises them at once.
         if setting.has_tiers:
             standing = tiers.apply_tier_rise(session, member, now=now, actor=actor, purchase=purchase)
@@ -278,20 +279,24 @@ def record_purchase(
     outcome = _store_receipt(purchase, receipt)
     # What the scoring decided, written in one statement.
     session.execute(
-        update(Purchase.__table__)
-        .where(Purchase.__table__.c.id == purchase.id)
-        .values(
-            points_awarded=purchase.points_awarded,
-            breakdown=purchase.breakdown,
-            rule_set_version=purchase.rule_set_version,
-            available_at=available_at,
-            claim_code=purchase.claim_code,
-            claim_expires_at=purchase.claim_expires_at,
-            receipt=purchase.receipt,
-        )
+        _SCORED,
+        {
+            "purchase_id": purchase.id,
+            "points_awarded": purchase.points_awarded,
+            "breakdown": purchase.breakdown,
+            "rule_set_version": purchase.rule_set_version,
+            "available_at": available_at,
+            "claim_code": purchase.claim_code,
+            "claim_expires_at": purchase.claim_expires_at,
+            "receipt": purchase.receipt,
+        },
     )
     session.flush()
     return outcome
+
+
+# Built once; the SET values come as parameters named for their columns.
+_SCORED = update(Purchase.__table__).where(Purchase.__table__.c.id == bindparam("purchase_id"))
 
 
 def get_purchase(session: Session, purchase_id: str, *, actor: Actor, lock: bool = False) -> Purchase:

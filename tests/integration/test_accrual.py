@@ -67,6 +67,24 @@ def test_a_purchase_earns_pending_points_that_become_available_after_the_pending
     assert_ledger_consistent(db_session, member.id)
 
 
+def test_a_purchase_while_points_are_pending_counts_them_in_its_balance_and_entry(db_session, store):
+    set_program(db_session, pending_days=0)
+    member = make_member(db_session)
+    buy(db_session, store, member=member, total_minor=1000)  # 10 available
+    set_program(db_session, pending_days=14)
+    buy(db_session, store, member=member, total_minor=2000)  # 20 pending
+    receipt = buy(db_session, store, member=member, total_minor=3000).receipt  # 30 more pending
+    assert receipt["balance"] == {"available": 10, "pending": 50}
+    assert [(e.points, e.balance_after, e.lot_remaining) for e in entries(db_session, member.id)] == [
+        (10, 10, 10),
+        (20, 10, 20),
+        (30, 10, 30),
+    ]
+    member = db_session.get(Member, member.id)
+    assert (member.points_balance, member.purchase_count) == (60, 3)
+    assert_ledger_consistent(db_session, member.id)
+
+
 def test_with_no_pending_days_points_are_available_at_once_and_never_expire_when_expiry_is_off(db_session, store):
     set_program(db_session, pending_days=0, expiry_months=None)
     member = make_member(db_session)
