@@ -2,8 +2,10 @@
 
 Every API request starts here, so the key, the merchant it belongs to and the
 terminal it is bound to (with the signing secrets valid now) are read with a
-single indexed query instead of one per table. The program's settings row rides
-along: nearly every request reads it later (``get_program``), and finding it in
+single indexed query instead of one per table. The key is read as a plain row of
+the columns a request needs (no ORM object: nothing here changes it but its last
+use, written by a plain UPDATE). The program's settings row rides along as an
+object: nearly every request reads it later (``get_program``), and finding it in
 the session then costs no statement of its own.
 """
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from loyalty.db import utcnow
@@ -27,7 +30,7 @@ from loyalty.program.services import PROGRAM_ID
 class Credentials:
     """An active key and what its requests are judged on."""
 
-    key: ApiKey
+    key: Row  # the key's columns in _KEY_COLUMNS, as attributes
     merchant_status: str | None  # None for keys of no merchant
     require_signed_requests: bool
     terminal_status: str | None  # None for keys of no terminal
@@ -35,13 +38,25 @@ class Credentials:
     touched: bool = False  # the key's last use was written in the session, to commit once the request is accepted
 
 
+# What a request reads of its key: the actor (``actor_for_key``), revocation and the last use.
+_KEY_COLUMNS = (
+    ApiKey.id,
+    ApiKey.name,
+    ApiKey.role,
+    ApiKey.merchant_id,
+    ApiKey.store_id,
+    ApiKey.terminal_id,
+    ApiKey.last_used_at,
+    ApiKey.revoked_at,
+)
+
 # Built once: every request runs it.
 _CREDENTIALS = (
     select(
-        ApiKey,
-        Merchant.status,
+        *_KEY_COLUMNS,
+        Merchant.status.label("merchant_status"),
         Merchant.require_signed_requests,
-        Terminal.status,
+        Terminal.status.label("terminal_status"),
         TerminalSecret.secret_encrypted,
         Program,
     )
@@ -67,17 +82,17 @@ def load_credentials(session: Session, secret: str, *, now: datetime | None = No
     rows = session.execute(_CREDENTIALS, {"secret_hash": hash_secret(secret), "now": now}).all()
     if not rows:
         return None
-    key, merchant_status, require_signed, terminal_status, _, program = rows[0]
+    first = rows[0]
     # The identity map keeps rows only while something refers to them: hold the program's for the session.
-    session.info["program"] = program
-    if key.revoked_at is not None:
+    session.info["program"] = first.Program
+    if first.revoked_at is not None:
         return None
-    touched = touch_key(session, key, now=now)
+    touched = touch_key(session, first.id, first.last_used_at, now=now)
     return Credentials(
-        key=key,
-        merchant_status=merchant_status,
-        require_signed_requests=bool(require_signed),
-        terminal_status=terminal_status,
-        signing_secrets=tuple(row[4] for row in rows if row[4] is not None),
+        key=first,
+        merchant_status=first.merchant_status,
+        require_signed_requests=bool(first.require_signed_requests),
+        terminal_status=first.terminal_status,
+        signing_secrets=tuple(row.secret_encrypted for row in rows if row.secret_encrypted is not None),
         touched=touched,
     )

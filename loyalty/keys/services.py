@@ -7,6 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor, Role
@@ -70,17 +71,16 @@ def create_key(
     return key, secret
 
 
-def touch_key(session: Session, key: ApiKey, *, now: datetime) -> bool:
+def touch_key(session: Session, key_id: str, last_used_at: datetime | None, *, now: datetime) -> bool:
     """Record that a key was used, at most once a minute; True when the row was written.
 
     The caller commits a write at once (``api.auth``): a read-only request never
     commits, and an UPDATE left in its transaction would hold the key's row lock,
     queueing every other request of the key behind it, only to be rolled back.
     """
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
         # A plain UPDATE, so that concurrent requests do not conflict on the row.
-        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-        key.last_used_at = now
+        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
         return True
     return False
 
@@ -133,7 +133,8 @@ def revoke_key(session: Session, *, key_id: str, actor: Actor) -> ApiKey:
     return key
 
 
-def actor_for_key(key: ApiKey, *, request_id: str | None = None) -> Actor:
+def actor_for_key(key: ApiKey | Row, *, request_id: str | None = None) -> Actor:
+    """The actor of a key, from the key or a row of its columns (``loyalty.credentials``)."""
     return Actor(
         kind="key",
         name=key.name,

@@ -37,10 +37,34 @@ class TierLevel(NamedTuple):
 
 @dataclass(frozen=True)
 class LookedUp:
-    """A member's row (read-only: ``Member``'s columns as attributes) and tier standing (None without tiers)."""
+    """A member's row (read-only: the ``Member`` columns in ``COLUMNS`` as attributes) and tier standing (None
+    without tiers)."""
 
     member: Row
     standing: TierStanding | None
+
+
+# Only what the answer reads: the member's body (api.members.schemas.member_body), the balance
+# (points_balance, pending_until) and the standing (tier_code, tier_grace_until). Each column costs
+# its description from the driver on every look-up.
+COLUMNS = (
+    "id",
+    "card_number",
+    "email",
+    "phone",
+    "name",
+    "locale",
+    "status",
+    "enrolled_at",
+    "lifecycle_stage",
+    "marketing_opt_in",
+    "referral_code",
+    "birth_month",
+    "points_balance",
+    "pending_until",
+    "tier_code",
+    "tier_grace_until",
+)
 
 
 def _statement(column: str) -> Select:
@@ -48,7 +72,7 @@ def _statement(column: str) -> Select:
     member_id = select(again.id).where(getattr(again, column) == bindparam("value")).scalar_subquery()
     return (
         select(
-            *Member.__table__.c,
+            *(Member.__table__.c[name] for name in COLUMNS),
             Tier.code.label("level_code"),
             Tier.name.label("level_name"),
             Tier.rank.label("level_rank"),
