@@ -19,7 +19,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Retry
-from rq.job import Job
+from rq.job import Job, JobStatus
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
@@ -115,20 +115,39 @@ def relay(messages: Iterable[tuple[str, str, int | None]]) -> int:
     return sent
 
 
+# A message whose job has said "queued" this long, but that no queue holds, was taken by a worker that lost
+# Redis before it could mark the job started (taking it and marking it take milliseconds).
+LOST_AFTER = timedelta(minutes=2)
+
+
 def relay_pending(session: Session, *, older_than: timedelta = timedelta(seconds=30), limit: int = 1000) -> int:
-    """Enqueue messages not done whose job is missing from Redis (lost while it was down)."""
-    cutoff = utcnow() - older_than
+    """Enqueue messages not done whose job is missing from Redis, or queued in name only (lost while it was down).
+
+    Sending a message again is safe: ``run_message`` runs it once.
+    """
+    now = utcnow()
     rows = session.execute(
-        select(OutboxMessage.id, OutboxMessage.queue, OutboxMessage.task)
-        .where(OutboxMessage.done_at.is_(None), OutboxMessage.created_at <= cutoff)
+        select(OutboxMessage.id, OutboxMessage.queue, OutboxMessage.task, OutboxMessage.created_at)
+        .where(OutboxMessage.done_at.is_(None), OutboxMessage.created_at <= now - older_than)
         .order_by(OutboxMessage.created_at)
         .limit(limit)
     ).all()
+    if not rows:
+        return 0
     connection = get_redis()
-    missing = [
-        (mid, q, _task_timeout(path)) for mid, q, path in rows if not Job.exists(f"outbox-{mid}", connection=connection)
-    ]
-    return relay(missing)
+    jobs = Job.fetch_many([f"outbox-{row.id}" for row in rows], connection=connection)
+    lost = []
+    in_name_only: dict[str, list] = {}
+    for row, job in zip(rows, jobs, strict=True):
+        if job is None:
+            lost.append(row)
+        elif job.get_status(refresh=False) == JobStatus.QUEUED and row.created_at <= now - LOST_AFTER:
+            in_name_only.setdefault(row.queue, []).append(row)
+    for name, candidates in in_name_only.items():
+        queue = get_queue(name)
+        held = set(queue.get_job_ids()) | set(queue.intermediate_queue.get_job_ids())
+        lost += [row for row in candidates if f"outbox-{row.id}" not in held]
+    return relay([(row.id, row.queue, _task_timeout(row.task)) for row in lost])
 
 
 def pending_count(session: Session) -> int:

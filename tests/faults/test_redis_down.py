@@ -122,8 +122,8 @@ def test_purchases_succeed_while_redis_is_down_and_the_outbox_delivers_once_it_i
             sales = {eid for eid, answers in load.answers.items() if 201 in answers}
 
             # Back: the sweep hands the outbox to the new Redis and the worker runs it all. A job the worker was
-            # running when Redis went away is retried once its heartbeat lapses (up to 90 s) and an upkeep
-            # (every 60 s) finds it, as after a killed worker (docs/faults.md): minutes, not seconds.
+            # running when Redis went away is retried once its heartbeat lapses and an upkeep finds it; one it
+            # had just taken is sent again by the sweep after LOST_AFTER (docs/faults.md): minutes, not seconds.
             try:
                 wait_for(lambda: _pending(database_url) == 0, 300, "the outbox relayed and run")
             except AssertionError as exc:

@@ -3,13 +3,15 @@
 from datetime import timedelta
 
 import pytest
-from rq.job import Job
-from sqlalchemy import select
+from rq import Queue
+from rq.job import Job, JobStatus
+from sqlalchemy import select, update
 
 from loyalty import queue
 from loyalty.actors import SYSTEM
 from loyalty.audit.models import AuditEvent
 from loyalty.audit.services import record_event
+from loyalty.db import utcnow
 from loyalty.outbox import services as outbox
 from loyalty.outbox.models import OutboxMessage
 
@@ -85,6 +87,28 @@ def test_work_committed_while_redis_is_down_is_kept_and_delivered_later(db_sessi
     assert run_jobs() == 1
     db_session.expire_all()
     assert pings(db_session) == ["d"]
+    assert outbox.pending_count(db_session) == 0
+
+
+def test_a_job_taken_by_a_worker_that_lost_redis_before_starting_it_is_sent_again(db_session, redis_conn, run_jobs):
+    message = outbox.add_task(db_session, record_ping, label="t")
+    db_session.commit()
+    job_id = f"outbox-{message.id}"
+    # A worker took the job off its queue, and Redis went away before the worker could mark it started:
+    # the job still says queued, and no queue holds it.
+    Queue(message.queue, connection=redis_conn).remove(job_id)
+    assert Job.fetch(job_id, connection=redis_conn).get_status() == JobStatus.QUEUED
+    assert outbox.relay_pending(db_session, older_than=timedelta(0)) == 0  # taken moments ago: a worker has it
+
+    db_session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message.id).values(created_at=utcnow() - timedelta(minutes=3))
+    )
+    db_session.commit()
+    assert outbox.relay_pending(db_session, older_than=timedelta(0)) == 1
+    assert outbox.relay_pending(db_session, older_than=timedelta(0)) == 0  # in its queue again: not sent twice
+    assert run_jobs() == 1
+    db_session.expire_all()
+    assert pings(db_session) == ["t"]
     assert outbox.pending_count(db_session) == 0
 
 
