@@ -193,7 +193,7 @@ def durable_at_end(session: Session) -> Iterator[Callable[[], None]]:
     block, so whoever sent them sees no answer and sends them again. Elsewhere
     (SQLite) commits are as usual.
     """
-    relaxed = session.get_bind().dialect.name == "postgresql"
+    relaxed = is_postgres(session)
     used = False
 
     def no_wait() -> None:
@@ -220,7 +220,7 @@ def json_type():
 
 def upsert_insert(session: Session, table: Any) -> Any:
     """An ``INSERT`` with ``ON CONFLICT`` clauses for the session's database (PostgreSQL or SQLite >= 3.35)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert

@@ -26,7 +26,7 @@ READ_PARTITION = 100_000
 
 def epoch_seconds(session: Session, column: Any) -> Any:
     """Whole seconds since 1970-01-01 UTC of a timestamp column, computed by the database."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return cast(func.floor(func.extract("epoch", column)), BigInteger)
     # SQLite stores UTC text; julianday reads it (2440587.5 is 1970-01-01T00:00Z).
     return cast(func.round((func.julianday(column) - 2440587.5) * SECONDS_PER_DAY), BigInteger)

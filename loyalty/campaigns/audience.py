@@ -30,7 +30,7 @@ from sqlalchemy.sql import Select
 from loyalty.accounts.models import MarketingConsent
 from loyalty.analytics.models import LIFECYCLE_STAGES, MemberAnalytics
 from loyalty.campaigns.models import CHANNELS
-from loyalty.db import BUCKETS, utcnow
+from loyalty.db import BUCKETS, is_postgres, utcnow
 from loyalty.errors import ValidationFailed
 from loyalty.members.models import Member
 from loyalty.purchases.models import Purchase
@@ -162,7 +162,7 @@ def count_audience(session: Session, audience: Mapping[str, Any], *, now: dateti
 def bucket_expression(session: Session, campaign_id: str) -> ColumnElement[int]:
     """The member's stable bucket ``0..BUCKETS-1`` for this campaign: ``loyalty.db.stable_bucket`` in SQL."""
     key = literal(f"{campaign_id}:") + Member.id
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         # The first 8 hex digits of the MD5 as an unsigned 32-bit number, as stable_bucket computes it.
         digits = func.substr(func.md5(key), 1, 8)
         return cast(cast(literal("x") + digits, BIT(32)), BigInteger) % BUCKETS

@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from loyalty.db import add_months, utcnow
+from loyalty.db import add_months, is_postgres, utcnow
 from loyalty.ledger.models import LedgerEntry
 from loyalty.program.services import get_program
 from loyalty.units import floor_div, price_of_points
@@ -31,7 +31,7 @@ EARNING = ("earn", "claim")
 
 def month_of(session: Session, column, timezone: str):
     """``YYYY-MM`` of a timestamp column, in the program's timezone where the database knows timezones."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return func.to_char(func.timezone(timezone, column), "YYYY-MM")
     return func.strftime("%Y-%m", column)
 
