@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, func, insert, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session
 from ulid import ULID
 
@@ -93,9 +95,14 @@ def stable_bucket(key: str) -> int:
     return int(hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()[:8], 16) % BUCKETS
 
 
-def configure_engine(engine: Engine) -> None:
-    """Per-connection settings: WAL and foreign keys for SQLite."""
+# A pooled connection idle for longer than this is checked with a round trip before use.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def configure_engine(engine: Engine, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -> None:
+    """Per-connection settings: WAL and foreign keys for SQLite; on a server, a ping after idleness."""
     if engine.dialect.name != "sqlite":
+        _ping_after_idle(engine, ping_after_idle)
         return
 
     @event.listens_for(engine, "connect")
@@ -116,6 +123,36 @@ def configure_engine(engine: Engine) -> None:
         # IMMEDIATE takes the write lock up front, so two writers queue on the
         # busy timeout instead of failing with "database is locked" on upgrade.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _ping_after_idle(engine: Engine, seconds: float) -> None:
+    """Check a pooled connection with a round trip before use, if it sat in the pool longer than ``seconds``.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: a round trip per
+    request (and per sale of a till's batch) to guard against a server that went
+    away. A connection returned to the pool moments ago is all but certainly
+    alive, so only one idle for longer is pinged; a dead one is replaced before
+    the request sees it. If the server goes away between two close uses, the
+    next statement on that connection fails as a disconnect: the request is
+    answered 503 with nothing written, and SQLAlchemy empties the pool of every
+    connection opened before the failure, so the requests after it connect anew.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection, record) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        returned_at = record.info.get("returned_at")  # none yet: connected just now
+        if returned_at is None or time.monotonic() - returned_at < seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out another (SQLAlchemy's documented contract).
+            raise DisconnectionError("the pooled connection no longer answers") from error
 
 
 _session_factory: Callable[[], Session] | None = None

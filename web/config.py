@@ -46,6 +46,19 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number >= 0:  # also refuses nan
+        raise ValueError(f"{name} must be a number of seconds, 0 or more, not {value!r}")
+    return number
+
+
 def _text(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
 
@@ -79,7 +92,9 @@ def load(instance_path: Path) -> dict:
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
         "SQLALCHEMY_BINDS": _analytics_binds(),
         # hide_parameters: SQL logged at DEBUG, and database errors, never show the values (emails, card numbers).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
+        # A pooled connection idle this long is pinged before use (loyalty.db.configure_engine).
+        "DATABASE_PING_AFTER_IDLE_SECONDS": _float("DATABASE_PING_AFTER_IDLE_SECONDS", 5.0),
         "REDIS_URL": os.environ.get("REDIS_URL", "").strip() or None,
         "EMBEDDED_REDIS_PATH": str(instance_path / "redis.db"),
         "SECRET_KEY": _secret_key(instance_path),

@@ -52,6 +52,28 @@ limiter = Limiter(key_func=get_remote_address, key_prefix="loyalty")
 
 _SESSION_KEY = "login"
 
+
+def skip_limiter_under(app: Flask, prefix: str) -> None:
+    """Requests under ``prefix`` skip Flask-Limiter's check before every request.
+
+    That check resolves the limits of the request's view and their exemptions;
+    under the JSON API there are none (its limits are counted where they apply,
+    by ``hit_limit`` and ``refuse_if_over``, on the same storage), and the
+    resolving alone cost about a twentieth of a member look-up's CPU. Its
+    ``request_filter`` runs only after most of that work, so the hook itself is
+    wrapped. Every other request (the sign-in forms) is checked as before.
+    """
+    hooks = app.before_request_funcs.setdefault(None, [])
+    check = limiter._check_request_limit  # the hook Limiter.init_app registered
+    index = hooks.index(check)  # ValueError at start-up should Flask-Limiter register it otherwise
+
+    def check_outside_prefix() -> None:
+        if not request.path.startswith(prefix):
+            check()
+
+    hooks[index] = check_outside_prefix
+
+
 # Every sign-in form of any kind of account, from one address, and attempts on one account (failures only):
 # the defaults of RATE_LIMIT_SIGN_IN_PER_ADDRESS and RATE_LIMIT_SIGN_IN_PER_ACCOUNT.
 PER_ADDRESS = "30 per 10 minutes"

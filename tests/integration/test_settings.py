@@ -47,3 +47,12 @@ def test_a_malformed_rate_limit_setting_is_refused_at_start_up(monkeypatch, tmp_
         config.load(tmp_path)
     monkeypatch.setenv("RATE_LIMIT_ENROLMENTS", "20 per hour; 100 per day")
     assert config.load(tmp_path)["RATE_LIMIT_ENROLMENTS"] == "20 per hour; 100 per day"
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan"])
+def test_a_malformed_ping_after_idle_setting_is_refused_at_start_up(monkeypatch, tmp_path, value):
+    monkeypatch.setenv("DATABASE_PING_AFTER_IDLE_SECONDS", value)
+    with pytest.raises(ValueError, match="DATABASE_PING_AFTER_IDLE_SECONDS must be a number of seconds"):
+        config.load(tmp_path)
+    monkeypatch.setenv("DATABASE_PING_AFTER_IDLE_SECONDS", "0.5")
+    assert config.load(tmp_path)["DATABASE_PING_AFTER_IDLE_SECONDS"] == 0.5
