@@ -78,8 +78,24 @@ class Schema(ma.Schema):
         unknown = ma.RAISE
 
     def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        if _checks_its_own_fields(field_obj):
+            return
         # A new list: the bound field is a shallow copy sharing its validators with the declared one.
         field_obj.validators = [*field_obj.validators, no_control_characters]
+
+
+def _checks_its_own_fields(field: fields.Field) -> bool:
+    """A nested schema (or a list of them) of this base class checks each of its fields itself.
+
+    Checking the nested value as a whole as well walked every text of a sale's
+    items twice over.
+    """
+    if isinstance(field, fields.List):
+        field = field.inner
+    if not isinstance(field, fields.Nested):
+        return False
+    nested = field.nested
+    return isinstance(nested, Schema) or (isinstance(nested, type) and issubclass(nested, Schema))
 
 
 class PageArgs(Schema):

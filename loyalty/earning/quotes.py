@@ -88,11 +88,11 @@ class Setting:
     has_webhooks: bool = False  # whether the store's merchant subscribes to any partner webhook
 
 
-# Built once: every purchase and quote runs it.
-_SETTING = (
-    select(
+def _setting_statement(*, with_program: bool):
+    program = (Program,) if with_program else ()
+    query = select(
         Store,
-        Program,
+        *program,
         RulesetState.version,
         RulesetState.token,
         exists(select(Tier.code)),
@@ -102,13 +102,20 @@ _SETTING = (
             )
         ),
         *PREPAID_COLUMNS,
+    ).select_from(Store)
+    if with_program:
+        query = query.outerjoin(Program, Program.id == PROGRAM_ID)
+    return (
+        query.outerjoin(RulesetState, RulesetState.id == RULESET_STATE_ID)
+        .outerjoin(MerchantFunding, MerchantFunding.merchant_id == Store.merchant_id)
+        .where(Store.id == bindparam("store_id"))
     )
-    .select_from(Store)
-    .outerjoin(Program, Program.id == PROGRAM_ID)
-    .outerjoin(RulesetState, RulesetState.id == RULESET_STATE_ID)
-    .outerjoin(MerchantFunding, MerchantFunding.merchant_id == Store.merchant_id)
-    .where(Store.id == bindparam("store_id"))
-)
+
+
+# Built once: every purchase and quote runs one. An API request's authentication has put the
+# program in the session already (``loyalty.credentials``): then its two dozen columns are not read again.
+_SETTING = _setting_statement(with_program=True)
+_SETTING_KNOWN_PROGRAM = _setting_statement(with_program=False)
 
 
 _SETTINGS_KEY = "loyalty.purchase_settings"
@@ -126,10 +133,16 @@ def purchase_setting(session: Session, *, store_id: str | None, actor: Actor) ->
     settings = session.info.get(_SETTINGS_KEY)
     if settings is not None and (store_id, actor) in settings:
         return settings[(store_id, actor)]
-    row = session.execute(_SETTING, {"store_id": store_id}).first() if usable_id(store_id) else None
+    known = session.info.get("program")
+    statement = _SETTING if known is None else _SETTING_KNOWN_PROGRAM
+    row = session.execute(statement, {"store_id": store_id}).first() if usable_id(store_id) else None
     if row is None:
         raise NotFound("No such store.")
-    store, program, version, token, has_tiers, has_webhooks, *funding = row
+    if known is None:
+        store, program, version, token, has_tiers, has_webhooks, *funding = row
+    else:
+        program = known
+        store, version, token, has_tiers, has_webhooks, *funding = row
     # The same visibility as get_store, on the row just read.
     store = get_store(session, store.id, actor=actor)
     state = (version, token) if token is not None else (0, NEVER_CHANGED)

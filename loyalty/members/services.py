@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -232,10 +232,22 @@ def lookup_members(
     if identifier is None:
         return None
     column, value = identifier
-    query = select(Member).where(getattr(Member, column) == value, Member.status != CLOSED)
+    return session.scalar(_BY_IDENTIFIER[column, lock], {"value": value})
+
+
+def _by_identifier(column: str, lock: bool) -> Select:
+    query = select(Member).where(getattr(Member, column) == bindparam("value"), Member.status != CLOSED)
     if lock:
         query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
-    return session.scalar(query)
+    return query
+
+
+# Built once: every purchase finds its member with one (building it anew cost a third of running it).
+_BY_IDENTIFIER = {
+    (column, lock): _by_identifier(column, lock)
+    for column in ("card_number", "email", "phone")
+    for lock in (False, True)
+}
 
 
 def list_members(session: Session, *, limit: int, cursor: str | None, status: str | None = None) -> Page[Member]:
