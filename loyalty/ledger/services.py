@@ -66,16 +66,20 @@ class EntryContext:
 
 def lock_member(session: Session, member_id: str) -> Member:
     """The member row, locked until the transaction ends (re-read, never from the cache)."""
-    member = session.execute(
-        # FOR NO KEY UPDATE: it does not wait for the key-share locks that
-        # inserting rows referring to the member takes, so two purchases of one
-        # member queue here instead of deadlocking.
-        select(Member).where(Member.id == member_id).with_for_update(key_share=True),
-        execution_options={"populate_existing": True},
-    ).scalar_one_or_none()
+    member = session.execute(_LOCK_MEMBER, {"member_id": member_id}).scalar_one_or_none()
     if member is None:
         raise MemberNotFound()
     return member
+
+
+# Built once. FOR NO KEY UPDATE: it does not wait for the key-share locks that inserting rows
+# referring to the member takes, so two purchases of one member queue here instead of deadlocking.
+_LOCK_MEMBER = (
+    select(Member)
+    .where(Member.id == bindparam("member_id"))
+    .with_for_update(key_share=True)
+    .execution_options(populate_existing=True)
+)
 
 
 # A member's points not yet available at :pending_at, built once: every purchase and balance reads it.

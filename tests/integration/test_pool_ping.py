@@ -41,10 +41,14 @@ def _backend_pid(pooled) -> int:
 def _terminate(engine, pid: int) -> None:
     with engine.connect() as admin:
         assert admin.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}) is True
-        deadline = time.monotonic() + 10
-        while admin.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}):
-            assert time.monotonic() < deadline, "the backend did not end"
-            time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while True:
+        # A transaction of its own for each look: the activity view is a snapshot per transaction.
+        with engine.connect() as admin:
+            if not admin.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}):
+                return
+        assert time.monotonic() < deadline, "the backend did not end"
+        time.sleep(0.05)
 
 
 def test_an_idle_connection_whose_server_process_ended_is_replaced_before_the_request_sees_it(pool, engine):
