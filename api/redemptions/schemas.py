@@ -76,6 +76,13 @@ class RedemptionSchema(Schema):
     used_merchant_id = fields.String(allow_none=True)
     used_store_id = fields.String(allow_none=True)
     cancelled_at = Timestamp(allow_none=True)
+    granted_by_campaign_id = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The campaign that gave this reward, or null. Its points were the campaign's: "
+            "cancelling it frees the stock and gives no points back."
+        },
+    )
     created_at = Timestamp()
 
 
@@ -126,5 +133,6 @@ def redemption_body(redemption) -> dict:
         "used_merchant_id": redemption.used_merchant_id,
         "used_store_id": redemption.used_store_id,
         "cancelled_at": redemption.cancelled_at,
+        "granted_by_campaign_id": redemption.granted_by_campaign_id,
         "created_at": redemption.created_at,
     }

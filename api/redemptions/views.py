@@ -144,7 +144,9 @@ class RedemptionCancelView(MethodView):
     def post(self, redemption_id):
         """Cancel an unused reward redemption: the points come back at once and the stock is freed (audited).
 
-        The points keep the expiry they had. Cancelling a cancelled redemption changes nothing.
+        The points keep the expiry they had. A campaign's gift (`granted_by_campaign_id`) gives no points back:
+        they were the campaign's, credited only to be spent on it. Cancelling a cancelled redemption changes
+        nothing.
         """
         redemption, balance = redemptions.cancel_redemption(
             db.session, redemption_id=redemption_id, actor=current_actor()

@@ -225,6 +225,7 @@ def _give_reward(session: Session, campaign: Campaign, member: Member, reward, a
         idempotency_key=f"campaign:{campaign.id}",
         fingerprint=rewards.request_hash({"campaign_id": campaign.id, "reward_id": reward.id}),
         actor=actor,
+        granted_by_campaign_id=campaign.id,
     )
     return outcome.receipt["id"]
 

@@ -75,6 +75,8 @@ class Redemption(Base):
     used_store_id: Mapped[str | None] = mapped_column(String(40))
     used_key: Mapped[str | None] = mapped_column(String(100))  # the till's key for its use, so a retry replays
     cancelled_at: Mapped[datetime | None]
+    # A campaign's gift: its points were the campaign's, so a cancellation gives none back.
+    granted_by_campaign_id: Mapped[str | None] = mapped_column(String(40))
     receipt: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

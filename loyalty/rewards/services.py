@@ -187,12 +187,15 @@ def redeem_reward(
     fingerprint: str,
     actor: Actor,
     store_id: str | None = None,
+    granted_by_campaign_id: str | None = None,
 ) -> Outcome:
     """Take a reward's points from the member at once and issue its code; a retry replays the first answer.
 
     ``RewardUnavailable`` when it is archived, outside its window, out of stock,
     above the member's tier or over the member's limit; ``InsufficientPoints``
     when the member has too few points available. Either way nothing changes.
+    ``granted_by_campaign_id`` marks a campaign's gift, whose points the campaign
+    credited just before: cancelling it gives none back.
     """
     merchant_id, store_id = _place(session, actor, store_id)
     member = ledger.lock_member(session, member_id)
@@ -258,6 +261,7 @@ def redeem_reward(
         expires_at=now + timedelta(days=reward.valid_days) if reward.valid_days else None,
         merchant_id=merchant_id,
         store_id=store_id,
+        granted_by_campaign_id=granted_by_campaign_id,
         created_at=now,
     )
     receipt = {
@@ -340,8 +344,11 @@ def cancel_redemption(session: Session, *, redemption_id: str, actor: Actor) -> 
     """Cancel an unused reward redemption: its points come back at once and its stock is freed.
 
     The points come back with the earliest expiry of the points spent, so a
-    cancellation never lengthens their life. Cancelling a cancelled redemption
-    changes nothing; a used one is ``AlreadyUsed``, a payment ``InvalidState``.
+    cancellation never lengthens their life. A campaign's gift gives no points
+    back: they were the campaign's, credited only to be spent on it, so
+    cancelling it frees its stock and leaves the balance as it was before the
+    gift. Cancelling a cancelled redemption changes nothing; a used one is
+    ``AlreadyUsed``, a payment ``InvalidState``.
     """
     redemption = get_redemption(session, redemption_id, actor=actor)
     member = ledger.lock_member(session, redemption.member_id)
@@ -353,22 +360,24 @@ def cancel_redemption(session: Session, *, redemption_id: str, actor: Actor) -> 
         raise AlreadyUsed(f"The code was used at {isoformat_z(redemption.used_at)}; it cannot be cancelled.")
     if redemption.status == CANCELLED:
         return redemption, ledger.balance(session, member, now)
-    ledger.add_points(
-        session,
-        member,
-        kind="redeem_cancel",
-        points=redemption.points,
-        available_at=now,
-        expires_at=redemption.points_expire_at,
-        context=ledger.EntryContext(
-            actor=actor,
-            merchant_id=redemption.merchant_id,
-            store_id=redemption.store_id,
-            redemption_id=redemption.id,
-            note="Redemption cancelled",
-        ),
-        now=now,
-    )
+    points_back = 0 if redemption.granted_by_campaign_id else redemption.points
+    if points_back:
+        ledger.add_points(
+            session,
+            member,
+            kind="redeem_cancel",
+            points=points_back,
+            available_at=now,
+            expires_at=redemption.points_expire_at,
+            context=ledger.EntryContext(
+                actor=actor,
+                merchant_id=redemption.merchant_id,
+                store_id=redemption.store_id,
+                redemption_id=redemption.id,
+                note="Redemption cancelled",
+            ),
+            now=now,
+        )
     session.execute(
         update(Reward)
         .where(Reward.id == redemption.reward_id, Reward.issued > 0)
@@ -385,7 +394,12 @@ def cancel_redemption(session: Session, *, redemption_id: str, actor: Actor) -> 
         object_type="redemption",
         object_id=redemption.id,
         merchant_id=redemption.merchant_id,
-        data={"member_id": redemption.member_id, "reward_id": redemption.reward_id, "points": redemption.points},
+        data={
+            "member_id": redemption.member_id,
+            "reward_id": redemption.reward_id,
+            "points": redemption.points,
+            "points_back": points_back,
+        },
     )
     return redemption, ledger.balance(session, member, now)
 

@@ -166,7 +166,10 @@ def cancel_redemption(redemption_id: str):
         flash(describe(error), "error")
         return redirect(url_for("portal.redemption", redemption_id=redemption_id))
     db.session.commit()
-    flash(_("Cancelled: the %(points)s points are back in your balance.", points=found.points), "success")
+    if found.granted_by_campaign_id:
+        flash(_("Cancelled"), "success")  # a gift: its points were the campaign's, none come back
+    else:
+        flash(_("Cancelled: the %(points)s points are back in your balance.", points=found.points), "success")
     return redirect(url_for("portal.redemption", redemption_id=redemption_id))
 
 

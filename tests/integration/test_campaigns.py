@@ -215,6 +215,47 @@ def test_a_reward_offer_issues_a_code_at_no_cost_to_the_member(db_session):
     assert_ledger_consistent(db_session, member.id)
 
 
+def test_a_gift_cancelled_frees_its_stock_and_gives_no_points_while_a_bought_reward_gives_them_back(db_session):
+    from loyalty.accounts.selfservice import cancel
+    from loyalty.ledger import services as ledger
+    from loyalty.rewards.models import Redemption, Reward
+    from tests.factories_rewards import give_points, make_reward
+
+    member = make_member(db_session)
+    give_points(db_session, member, 300)
+    reward = make_reward(db_session, points_cost=250, stock=5)
+    campaign = make_campaign(db_session, offer={"type": "reward", "reward_id": reward.id}, budget_points=1000)
+    launch(db_session, campaign)
+    gift = db_session.scalar(select(Redemption).where(Redemption.member_id == member.id))
+    assert gift.granted_by_campaign_id == campaign.id
+
+    cancel(db_session, member_id=member.id, redemption_id=gift.id)
+
+    assert gift.status == "cancelled"
+    assert db_session.get(Reward, reward.id).issued == 0
+    assert ledger.balance(db_session, member).available == 300  # as before the gift: no points from nothing
+    kinds = db_session.scalars(select(LedgerEntry.kind).where(LedgerEntry.member_id == member.id)).all()
+    assert "redeem_cancel" not in kinds
+    assert_ledger_consistent(db_session, member.id)
+
+    # The same reward bought with the member's own points: cancelling gives them back.
+    from loyalty.accounts.services import member_actor
+    from loyalty.rewards.services import redeem_reward
+
+    bought = redeem_reward(
+        db_session,
+        member_id=member.id,
+        reward_id=reward.id,
+        idempotency_key=f"campaign:{campaign.id}-own",
+        fingerprint="f",
+        actor=member_actor(member.id),
+    )
+    assert ledger.balance(db_session, member).available == 50
+    cancel(db_session, member_id=member.id, redemption_id=bought.receipt["id"])
+    assert ledger.balance(db_session, member).available == 300
+    assert_ledger_consistent(db_session, member.id)
+
+
 @pytest.mark.parametrize("share", [0, 90])
 def test_the_control_share_bounds_are_accepted(db_session, share):
     _members(db_session, 3)

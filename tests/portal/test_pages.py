@@ -233,6 +233,29 @@ def test_an_unused_code_is_cancelled_and_its_points_come_back(client, db_session
     assert "Cancelled" in history
 
 
+def test_a_campaigns_gift_is_given_back_without_points(client, db_session):
+    from tests.factories_campaigns import launch, make_campaign
+
+    visitor, member = signed_up(client, db_session, "gift@example.com")
+    give_points(db_session, member, 40)
+    reward = make_reward(db_session, points_cost=100, stock=3)
+    launch(db_session, make_campaign(db_session, offer={"type": "reward", "reward_id": reward.id}, budget_points=500))
+    db_session.commit()
+    gift = db_session.scalar(select(Redemption).where(Redemption.member_id == member.id))
+    location = f"/portal/redemptions/{gift.id}"
+
+    page = visitor.get(location).get_data(as_text=True)
+    assert "Give this gift back (no points come back for it)" in page
+    assert "get my 100 points back" not in page
+    response = visitor.post(f"{location}/cancel", {})
+
+    assert response.status_code == 302
+    after = visitor.get(location).get_data(as_text=True)
+    assert "Cancelled" in after and "points are back" not in after
+    assert "Available 40" in text(visitor.get("/portal/"))
+    assert db_session.get(Redemption, gift.id, populate_existing=True).status == "cancelled"
+
+
 def test_another_members_redemption_is_not_found_and_cannot_be_cancelled(client, app, db_session):
     owner, owner_member = signed_up(Visitor(app.test_client()).client, db_session, "owner@example.com")
     give_points(db_session, owner_member, 100)
