@@ -30,3 +30,25 @@ def test_only_the_transactions_that_ask_skip_the_wait_and_the_connection_keeps_n
     # No connection of the pool was left without the wait.
     with engine.connect() as connection:
         assert connection.scalar(text("SHOW synchronous_commit")) == "on"
+
+
+def test_what_follows_no_wait_is_one_transaction_that_a_rollback_undoes_and_a_commit_keeps(committed, engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's; SQLite commits as usual inside the block")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE IF NOT EXISTS durable_at_end_probe (n integer)"))
+        connection.execute(text("TRUNCATE durable_at_end_probe"))
+    try:
+        with committed() as session, durable_at_end(session) as no_wait:
+            no_wait()
+            session.execute(text("INSERT INTO durable_at_end_probe VALUES (1)"))
+            assert _synchronous_commit(session) == "off"
+            session.rollback()
+            no_wait()
+            session.execute(text("INSERT INTO durable_at_end_probe VALUES (2)"))
+            session.commit()
+        with engine.connect() as connection:
+            assert connection.scalars(text("SELECT n FROM durable_at_end_probe")).all() == [2]
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS durable_at_end_probe"))
