@@ -64,6 +64,16 @@ class LedgerEntry(Base):
             postgresql_where=text("lot_remaining > 0"),
             sqlite_where=text("lot_remaining > 0"),
         ),
+        # A member's lots still pending, with their points: the pending sum every purchase and balance reads
+        # (loyalty.ledger.services) walks these only, not every open lot of a member who never spends.
+        Index(
+            "ix_ledger_entries_pending",
+            "member_id",
+            "available_at",
+            postgresql_include=["lot_remaining"],
+            postgresql_where=text("lot_remaining > 0"),
+            sqlite_where=text("lot_remaining > 0"),
+        ),
         # Lots with points left by when they expire: the expiry job and its warnings
         # read a range of this, and lots leave it once spent or expired.
         Index(
