@@ -244,9 +244,9 @@ def _by_identifier(column: str, lock: bool) -> Select:
 # Built once: every purchase finds its member with one (building it anew cost a third of running it).
 _BY_IDENTIFIER = {
     (column, lock): _by_identifier(column, lock)
-    for column in ("id", "card_number", "email", "phone")
+    for column in ("card_number", "email", "phone")
     for lock in (False, True)
-}
+} | {("id", True): _by_identifier("id", True)}  # unlocked, an id is looked up in the session first
 
 
 def list_members(session: Session, *, limit: int, cursor: str | None, status: str | None = None) -> Page[Member]:
