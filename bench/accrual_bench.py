@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
+from bench.machine import StealWatch  # noqa: E402
+
 CATALOG = [
     ("LATTE", "coffee", 450),
     ("ESPRESSO", "coffee", 150),
@@ -347,6 +349,7 @@ class Connection:
 
 async def closed_loop(target: Target, connections: int, seconds: float) -> dict:
     done, errors, latencies = 0, 0, []
+    steal = StealWatch()
     deadline = time.perf_counter() + seconds
 
     async def client():
@@ -365,13 +368,14 @@ async def closed_loop(target: Target, connections: int, seconds: float) -> dict:
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(connections)))
     elapsed = time.perf_counter() - started
-    return {"rate": done / elapsed, "errors": errors, "latencies": sorted(latencies)}
+    return {"rate": done / elapsed, "errors": errors, "latencies": sorted(latencies), "steal": steal.share()}
 
 
 async def open_loop(target: Target, rate: float, connections: int, seconds: float) -> dict:
     """Requests scheduled at a fixed rate; latency from the scheduled time, so waiting counts."""
     queue: asyncio.Queue[float] = asyncio.Queue()
     latencies, errors = [], 0
+    steal = StealWatch()
     start = time.perf_counter() + 0.2
     total = int(rate * seconds)
     for n in range(total):
@@ -393,7 +397,8 @@ async def open_loop(target: Target, rate: float, connections: int, seconds: floa
 
     began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(connections)))
-    return {"rate": total / (time.perf_counter() - began), "errors": errors, "latencies": sorted(latencies)}
+    rate = total / (time.perf_counter() - began)
+    return {"rate": rate, "errors": errors, "latencies": sorted(latencies), "steal": steal.share()}
 
 
 def line(label: str, result: dict) -> str:
@@ -401,6 +406,7 @@ def line(label: str, result: dict) -> str:
     return (
         f"{label:38s} {result['rate']:8.1f} /s   p50 {percentile(lat, 0.5):6.1f} ms"
         f"  p95 {percentile(lat, 0.95):6.1f} ms  p99 {percentile(lat, 0.99):6.1f} ms   errors {result['errors']}"
+        f"   {result['steal']}"
     )
 
 

@@ -57,6 +57,7 @@ from accrual_bench import (  # noqa: E402
     serve,
     stop,
 )
+from machine import StealWatch  # noqa: E402
 
 KINDS = ("purchase", "lookup", "quote", "redeem")
 MIX = (70, 15, 10, 5)
@@ -138,6 +139,7 @@ async def open_loop(mix: Mix, rate: float, connections: int, seconds: float) -> 
     latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
     errors: dict[str, int] = dict.fromkeys(KINDS, 0)
     statuses: dict[int, int] = {}
+    steal = StealWatch()
     give_up = start + seconds * 3  # bounded in time even when the service falls far behind
 
     async def client():
@@ -172,6 +174,7 @@ async def open_loop(mix: Mix, rate: float, connections: int, seconds: float) -> 
         "statuses": statuses,
         "latencies": {kind: sorted(values) for kind, values in latencies.items()},
         "load": os.getloadavg()[0],
+        "steal": steal.share(),
     }
 
 
@@ -333,7 +336,8 @@ def main() -> None:
             print(
                 f"offered {rate:6.0f}/s  achieved {result['rate']:6.1f}/s  errors {sum(result['errors'].values()):5d}"
                 f"  all p50/p95/p99 {'/'.join(f'{v:.0f}' for v in stats['all'])} ms"
-                f"  load {result['load']:.2f}  statuses {result['statuses']} errors {result['errors']}",
+                f"  load {result['load']:.2f}  {result['steal']}"
+                f"  statuses {result['statuses']} errors {result['errors']}",
                 flush=True,
             )
             if find_knee(results, args.p99_limit) is not results[-1]:

@@ -44,6 +44,7 @@ BIN = Path(sys.executable).parent
 QUIET = ("--log-level", "warning")
 
 from bench.accrual_bench import free_port, fresh_database  # noqa: E402
+from bench.machine import StealWatch  # noqa: E402
 from pos_plugins.client import Item, TillClient  # noqa: E402
 
 
@@ -72,12 +73,16 @@ def fill(client: TillClient, sales: int, members: list[str], prefix: str) -> Non
         )
 
 
+STEAL = StealWatch()  # restarted by each timed flush
+
+
 def load() -> str:
     one, five, _fifteen = os.getloadavg()
     return f"load average {one:.2f} (5 min {five:.2f})"
 
 
 def timed_flush(client: TillClient, sales: int) -> tuple[float, int]:
+    STEAL.start()
     started = time.perf_counter()
     delivered = 0
     while True:
@@ -124,7 +129,10 @@ def stub_server() -> tuple[ThreadingHTTPServer, str]:
 
 def report(label: str, delivered: int, seconds: float, detail: str) -> None:
     rate = delivered / seconds
-    print(f"{label:26s} {delivered:6d} sales in {seconds:6.1f} s = {rate:6.0f} sales/s  ({detail}; {load()})")
+    print(
+        f"{label:26s} {delivered:6d} sales in {seconds:6.1f} s = {rate:6.0f} sales/s"
+        f"  ({detail}; {load()}; {STEAL.share()})"
+    )
 
 
 def bench_stub(sales: int, folder: Path) -> None:
