@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy.orm import sessionmaker
 
 import loyalty.models  # noqa: F401  (every table in the metadata)
-from loyalty import crypto, queue
+from loyalty import credentials_cache, crypto, queue
 from loyalty import db as loyalty_db
 from loyalty.members import cards
 from loyalty.notifications import delivery
@@ -31,6 +31,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     with app.app_context():
         for engine in db.engines.values():
             loyalty_db.configure_engine(engine, ping_after_idle=app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
+        if app.config["CREDENTIALS_CACHE"]:
+            credentials_cache.enable(db.engine, listen_url=app.config["CREDENTIALS_LISTEN_URL"])
     loyalty_db.set_session_factory(lambda: db.session)
     if "analytics" in app.config.get("SQLALCHEMY_BINDS", {}):
         with app.app_context():

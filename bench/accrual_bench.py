@@ -168,11 +168,16 @@ def seed(members: int, rules: int, *, points: int = 0, rewards: int = 0, expiry_
         ]
         now = utcnow()
         started = time.perf_counter()
+        # Drawn at random, 100,000 card numbers collide once in about 20 seeds: draw until they are distinct.
+        card_numbers: set[str] = set()
+        while len(card_numbers) < members:
+            card_numbers.add(cards.new_card_number())
+        card_numbers_left = iter(card_numbers)
         for offset in range(0, members, 5000):
             rows = [
                 {
                     "id": new_id("mbr"),
-                    "card_number": cards.new_card_number(),
+                    "card_number": next(card_numbers_left),
                     "email": f"member{n}@bench.example",
                     "phone": f"+35191{n:07d}",
                     "locale": "en",
@@ -231,7 +236,11 @@ def reference_schema(dsn: str) -> None:
 
 def serve(app_path: str, port: int, workers: int, env: dict) -> subprocess.Popen:
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), app_path, "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "warning"],
+        [
+            *(str(BIN / "gunicorn"), app_path, "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "warning"),
+            # More gunicorn options for a comparison, e.g. BENCH_GUNICORN_ARGS="-k gthread --threads 1".
+            *os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
+        ],
         cwd=ROOT,
         env=env,
         start_new_session=True,

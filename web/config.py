@@ -95,6 +95,11 @@ def load(instance_path: Path) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
         # A pooled connection idle this long is pinged before use (loyalty.db.configure_engine).
         "DATABASE_PING_AFTER_IDLE_SECONDS": _float("DATABASE_PING_AFTER_IDLE_SECONDS", 5.0),
+        # Each web process keeps the API keys it has seen, emptied by PostgreSQL notifications
+        # (loyalty.credentials_cache); off, every request reads its key from the database.
+        "CREDENTIALS_CACHE": _bool("CREDENTIALS_CACHE", True),
+        # Where that listener connects: the primary itself when DATABASE_URL is a pooler in transaction mode.
+        "CREDENTIALS_LISTEN_URL": _with_driver(os.environ.get("CREDENTIALS_LISTEN_URL", "").strip()) or None,
         "REDIS_URL": os.environ.get("REDIS_URL", "").strip() or None,
         "EMBEDDED_REDIS_PATH": str(instance_path / "redis.db"),
         "SECRET_KEY": _secret_key(instance_path),
