@@ -105,7 +105,7 @@ def look_up_member(
         return None
     column, value = identifier
     since = window_start(get_program(session), now or utcnow())
-    rows = session.execute(_LOOKUPS[column], {"value": value, "since": since}).all()
+    rows = session.connection().execute(_LOOKUPS[column], {"value": value, "since": since}).all()
     if not rows:
         return None
     member = rows[0]
