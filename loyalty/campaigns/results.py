@@ -21,15 +21,26 @@ from loyalty.db import isoformat_z, utcnow
 from loyalty.ledger.counters import budget_spent
 from loyalty.program.services import get_program
 from loyalty.purchases.models import Purchase
+from loyalty.rewards.models import Redemption
+from loyalty.rewards.services import CANCELLED
 
 GROUPS = ("treatment", "control")
 
 
 def points_cost(session: Session, campaign: Campaign) -> int:
-    """Points the offer has cost: bonuses and rewards granted, or what the campaign's rule gave."""
+    """Points the offer has cost: bonuses and rewards granted, less the rewards given back unused (their points
+    never reach anyone), or what the campaign's rule gave.
+
+    The budget is not given back with them: ``points_spent`` caps what the campaign may grant, and counts
+    every grant."""
     if campaign.offer.get("type") == "rule":
         return budget_spent(session, campaign.rule_id) if campaign.rule_id else 0
-    return int(campaign.points_spent)
+    given_back = session.scalar(
+        select(func.coalesce(func.sum(Redemption.points), 0)).where(
+            Redemption.granted_by_campaign_id == campaign.id, Redemption.status == CANCELLED
+        )
+    )
+    return int(campaign.points_spent) - int(given_back)
 
 
 def window(campaign: Campaign) -> tuple[datetime | None, datetime | None]:

@@ -229,10 +229,16 @@ def test_a_gift_cancelled_frees_its_stock_and_gives_no_points_while_a_bought_rew
     gift = db_session.scalar(select(Redemption).where(Redemption.member_id == member.id))
     assert gift.granted_by_campaign_id == campaign.id
 
+    from loyalty.campaigns.results import points_cost
+
+    assert points_cost(db_session, campaign) == 250
     cancel(db_session, member_id=member.id, redemption_id=gift.id)
 
     assert gift.status == "cancelled"
     assert db_session.get(Reward, reward.id).issued == 0
+    # The campaign's cost leaves the gift out (its points never reached anyone); its budget still counts it.
+    assert points_cost(db_session, campaign) == 0
+    assert campaign.points_spent == 250
     assert ledger.balance(db_session, member).available == 300  # as before the gift: no points from nothing
     kinds = db_session.scalars(select(LedgerEntry.kind).where(LedgerEntry.member_id == member.id)).all()
     assert "redeem_cancel" not in kinds
