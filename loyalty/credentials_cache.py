@@ -10,9 +10,11 @@ connection; each notification empties the cache. What another process commits is
 therefore seen within the moments the notification takes to arrive, and what this
 process commits at once (``forget_on_commit``).
 
-Nothing is cached unless the listener is connected: while it is not (at start,
-after the database restarted, on SQLite, which has no notifications), every
-request reads its credentials from the database as before. A request that read
+Nothing is cached unless the listener hears its own probe, a notification it
+sends itself every ``HEARTBEAT_SECONDS``: while it does not (at start, after the
+database restarted, behind a pooler that drops its LISTEN, on SQLite, which has
+no notifications), every request reads its credentials from the database as
+before. A request that read
 its credentials while a notification arrived does not keep them (the generation
 it started from is gone). A key that is not found is never cached.
 """
@@ -36,7 +38,7 @@ CHANNEL = "loyalty_credentials"
 PROBE = "probe:"  # a listener's check that its own notifications reach it; changes nothing
 # Entries kept per process; past it the oldest goes (keys in use are a few per till).
 CAPACITY = 10_000
-# How long the listener waits for a notification before checking that its connection still answers.
+# How often the listener sends itself a probe; one that does not come back within this stops the caching.
 HEARTBEAT_SECONDS = 10.0
 RETRY_SECONDS = 1.0
 
@@ -191,12 +193,6 @@ def enable(engine: Engine, *, listen_url: str | None = None) -> CredentialsCache
 
     cache = _caches[engine] = CredentialsCache(connect)
     return cache
-
-
-def disable(engine: Engine) -> None:
-    cache = _caches.pop(engine, None)
-    if cache is not None:
-        cache.stop()
 
 
 def cache_for(session: Session) -> CredentialsCache | None:
