@@ -171,7 +171,7 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from loyalty.actors import cli_actor
-    from loyalty.cases.services import list_cases
+    from loyalty.cases.queries import list_cases
     from loyalty.db import unit_of_work
     from loyalty.merchants.models import Merchant
     from loyalty.merchants.services import add_store

@@ -12,6 +12,8 @@ from flask import redirect, request, url_for
 from console.common import actor, bp, field_errors, page_args, render, staff_required, text_arg
 from loyalty.cases import services as cases
 from loyalty.cases.classify import PRIORITIES
+from loyalty.cases.queries import list_cases, list_notes
+from loyalty.cases.resolution import reject_case, resolve_case
 from loyalty.errors import Conflict, NotFound, ValidationFailed
 from loyalty.ledger.services import balance
 from loyalty.members import services as members
@@ -50,7 +52,7 @@ def case_queue():
         "member_id": text_arg("member_id"),
     }
     to_do = (cases.OPEN, cases.IN_PROGRESS) if shown == "to_do" else None
-    page = cases.list_cases(db.session, actor=actor(), limit=limit, cursor=cursor, statuses=to_do, **filters)
+    page = list_cases(db.session, actor=actor(), limit=limit, cursor=cursor, statuses=to_do, **filters)
     return render(
         "cases.html",
         cases=page,
@@ -72,7 +74,7 @@ def _case_page(case_id: str, code: int = 200, *, form=None, errors=None, **conte
         code,
         case=case,
         member=member,
-        notes=cases.list_notes(db.session, case),
+        notes=list_notes(db.session, case),
         form=form or {},
         errors=errors or {},
         notice=notice,
@@ -118,7 +120,7 @@ def _points(text: str):
 def case_resolve(case_id: str):
     return _act(
         case_id,
-        lambda form: cases.resolve_case(
+        lambda form: resolve_case(
             db.session, case_id=case_id, points=_points(form["points"]), reason=form["reason"], actor=actor()
         ),
         notice="resolved",
@@ -130,7 +132,7 @@ def case_resolve(case_id: str):
 def case_reject(case_id: str):
     return _act(
         case_id,
-        lambda form: cases.reject_case(db.session, case_id=case_id, reason=form["reason"], actor=actor()),
+        lambda form: reject_case(db.session, case_id=case_id, reason=form["reason"], actor=actor()),
         notice="rejected",
     )
 

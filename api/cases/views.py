@@ -15,6 +15,8 @@ from api.cases.schemas import (
 from api.common import page_body
 from loyalty.actors import Role
 from loyalty.cases import services as cases
+from loyalty.cases.queries import list_cases, list_notes
+from loyalty.cases.resolution import reject_case, resolve_case
 from web.extensions import db
 
 blp = Blueprint(
@@ -37,7 +39,7 @@ READERS = (Role.ADMIN, Role.MARKETER, Role.MERCHANT, Role.TERMINAL)
 def _detail(case) -> dict:
     actor = current_actor()
     internal = actor.role in (Role.ADMIN, Role.MARKETER)
-    return case_body(case, cases.list_notes(db.session, case) if internal else [])
+    return case_body(case, list_notes(db.session, case) if internal else [])
 
 
 @blp.route("/members/<member_id>/cases")
@@ -64,7 +66,7 @@ class CasesView(MethodView):
     @blp.response(200, CasePage)
     def get(self, args):
         """The case queue: urgent first, then oldest first; filter by `status`, `priority` or `member_id`."""
-        page = cases.list_cases(db.session, actor=current_actor(), **args)
+        page = list_cases(db.session, actor=current_actor(), **args)
         return page_body(page) | {"items": [case_body(case) for case in page.items]}
 
 
@@ -101,7 +103,7 @@ class CaseResolveView(MethodView):
         `Idempotent-Replayed: true`, and a different one is 409 `invalid_state`, as is resolving a rejected case.
         The member is sent a message.
         """
-        outcome = cases.resolve_case(db.session, case_id=case_id, actor=current_actor(), **data)
+        outcome = resolve_case(db.session, case_id=case_id, actor=current_actor(), **data)
         db.session.commit()
         return _detail(outcome.case), 200, ({"Idempotent-Replayed": "true"} if outcome.replayed else {})
 
@@ -116,6 +118,6 @@ class CaseRejectView(MethodView):
 
         409 `invalid_state` for a resolved case, or one rejected with another reason.
         """
-        outcome = cases.reject_case(db.session, case_id=case_id, reason=data["reason"], actor=current_actor())
+        outcome = reject_case(db.session, case_id=case_id, reason=data["reason"], actor=current_actor())
         db.session.commit()
         return _detail(outcome.case), 200, ({"Idempotent-Replayed": "true"} if outcome.replayed else {})

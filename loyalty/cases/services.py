@@ -9,31 +9,27 @@ through the notification outbox.
 Who sees a case: the operator (admin, marketer) every case; a merchant's key the
 cases its staff and tills opened; a terminal's key the cases opened at its store.
 Any other case is not found for them.
+
+This module opens cases and writes notes; ``loyalty.cases.resolution`` ends them
+and ``loyalty.cases.queries`` reads them.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor, Role
 from loyalty.audit.services import record_event
-from loyalty.cases.classify import PRIORITIES, REPEAT_DAYS, URGENT, Classification, classify, explain
+from loyalty.cases.classify import REPEAT_DAYS, URGENT, Classification, classify, explain
 from loyalty.cases.models import ServiceCase, ServiceNote
 from loyalty.db import utcnow
 from loyalty.errors import Forbidden, InvalidState, NotFound, ValidationFailed
-from loyalty.idempotency import request_hash
-from loyalty.keyset import decode_key, encode_key
-from loyalty.ledger.adjustments import adjust_points
 from loyalty.members.services import CLOSED, get_member
 from loyalty.merchants.models import Store
-from loyalty.notifications.services import queue_notification
-from loyalty.pagination import Page
 from loyalty.program.services import get_program
 from loyalty.purchases.models import Purchase
 from loyalty.text import has_control_characters
@@ -54,7 +50,7 @@ MAX_SUBJECT = 200
 MAX_REF = 100
 
 
-def _text(value: Any, field: str, *, required: bool, limit: int, multiline: bool = True) -> str | None:
+def check_text(value: Any, field: str, *, required: bool, limit: int, multiline: bool = True) -> str | None:
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         if required:
@@ -68,7 +64,7 @@ def _text(value: Any, field: str, *, required: bool, limit: int, multiline: bool
     return text
 
 
-def _points(value: Any, field: str, *, required: bool) -> int | None:
+def check_points(value: Any, field: str, *, required: bool) -> int | None:
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CASE_POINTS:
@@ -190,10 +186,10 @@ def open_case(
     source = source_of(actor)
     if actor.kind == "member" and actor.name != member_id:
         raise NotFound("No such member.")
-    subject = _text(subject, "subject", required=False, limit=MAX_SUBJECT, multiline=False)
-    description = _text(description, "description", required=False, limit=MAX_TEXT)
-    receipt_ref = _text(receipt_ref, "receipt_ref", required=False, limit=MAX_REF, multiline=False)
-    points_claimed = _points(points_claimed, "points_claimed", required=False)
+    subject = check_text(subject, "subject", required=False, limit=MAX_SUBJECT, multiline=False)
+    description = check_text(description, "description", required=False, limit=MAX_TEXT)
+    receipt_ref = check_text(receipt_ref, "receipt_ref", required=False, limit=MAX_REF, multiline=False)
+    points_claimed = check_points(points_claimed, "points_claimed", required=False)
     if occurred_on is not None and occurred_on > now:
         raise ValidationFailed("The purchase cannot be in the future.", errors={"occurred_on": ["In the future."]})
     if source == "cashier" and purchase_id is None and receipt_ref is None:
@@ -255,7 +251,7 @@ def open_case(
     session.add(case)
     session.flush()
     if classification.priority == URGENT:
-        _note(session, case, explain(classification), author_kind="system", author_name="classification", now=now)
+        write_note(session, case, explain(classification), author_kind="system", author_name="classification", now=now)
     record_event(
         session,
         actor=actor,
@@ -275,7 +271,7 @@ def open_case(
     return case
 
 
-def _note(
+def write_note(
     session: Session, case: ServiceCase, body: str, *, author_kind: str, author_name: str, now: datetime
 ) -> ServiceNote:
     note = ServiceNote(
@@ -291,18 +287,18 @@ def _note(
     return note
 
 
-def _require_operator(actor: Actor, what: str) -> None:
+def require_operator(actor: Actor, what: str) -> None:
     if not actor.is_admin:
         raise Forbidden(f"Only the program operator {what}.")
 
 
 def add_note(session: Session, *, case_id: str, body: str, actor: Actor, now: datetime | None = None) -> ServiceNote:
     """Add a staff note to a case; the first note on an open case takes it in progress (audited)."""
-    _require_operator(actor, "writes notes on cases")
-    body = _text(body, "body", required=True, limit=MAX_TEXT)
+    require_operator(actor, "writes notes on cases")
+    body = check_text(body, "body", required=True, limit=MAX_TEXT)
     now = now or utcnow()
     case = get_case(session, case_id, actor=actor, lock=True)
-    note = _note(session, case, body, author_kind=actor.kind, author_name=actor.name, now=now)
+    note = write_note(session, case, body, author_kind=actor.kind, author_name=actor.name, now=now)
     if case.status == OPEN:
         case.status = IN_PROGRESS
         case.updated_at = now
@@ -323,8 +319,8 @@ def add_member_note(
     session: Session, *, member_id: str, body: str, actor: Actor, now: datetime | None = None
 ) -> ServiceNote:
     """A staff note on a member outside any case (a call, a visit), shown in their timeline (audited)."""
-    _require_operator(actor, "writes notes on members")
-    body = _text(body, "body", required=True, limit=MAX_TEXT)
+    require_operator(actor, "writes notes on members")
+    body = check_text(body, "body", required=True, limit=MAX_TEXT)
     member = get_member(session, member_id)
     note = ServiceNote(
         member_id=member.id,
@@ -340,183 +336,3 @@ def add_member_note(
         session, actor=actor, action="member.note", object_type="member", object_id=member.id, data={"note_id": note.id}
     )
     return note
-
-
-@dataclass(frozen=True)
-class Resolution:
-    case: ServiceCase
-    replayed: bool
-
-
-def _notify(session: Session, case: ServiceCase, template: str, **data: Any) -> None:
-    member = get_member(session, case.member_id)
-    program = get_program(session)
-    queue_notification(
-        session,
-        member_id=member.id,
-        email=member.email,
-        phone=member.phone,
-        template=template,
-        data={"name": member.name or "there", "program": program.name, "subject": case.subject, **data},
-    )
-
-
-def resolve_case(
-    session: Session, *, case_id: str, points: int, reason: str, actor: Actor, now: datetime | None = None
-) -> Resolution:
-    """Resolve a case by crediting ``points`` with a reason, once (audited as ``case.resolve`` and ``member.adjust``).
-
-    The credit is an adjustment whose idempotency key is the case's, and the case
-    row is locked first: however many times or at once it is resolved, the member
-    is credited once. The same resolution again is a replay; a different one is
-    ``InvalidState``.
-    """
-    _require_operator(actor, "resolves cases")
-    points = _points(points, "points", required=True)
-    reason = _text(reason, "reason", required=True, limit=1000)
-    case = get_case(session, case_id, actor=actor, lock=True)
-    if case.status == RESOLVED:
-        if case.points_granted == points and case.resolution == reason:
-            return Resolution(case=case, replayed=True)
-        raise InvalidState("This case is already resolved.")
-    if case.status == REJECTED:
-        raise InvalidState("This case was rejected.")
-    now = now or utcnow()
-    outcome = adjust_points(
-        session,
-        member_id=case.member_id,
-        points=points,
-        reason=f"Case {case.id}: {reason}",
-        idempotency_key=f"case:{case.id}",
-        fingerprint=request_hash({"case_id": case.id, "points": points, "reason": reason}),
-        actor=actor,
-    )
-    receipt = json.loads(outcome.receipt_json)
-    case.status = RESOLVED
-    case.points_granted = points
-    case.adjustment_id = receipt["id"]
-    case.resolution = reason
-    case.resolved_by_name = actor.name
-    case.resolved_at = now
-    case.updated_at = now
-    _note(
-        session,
-        case,
-        f"Resolved with {points} points: {reason}",
-        author_kind=actor.kind,
-        author_name=actor.name,
-        now=now,
-    )
-    record_event(
-        session,
-        actor=actor,
-        action="case.resolve",
-        object_type="case",
-        object_id=case.id,
-        merchant_id=case.merchant_id,
-        data={"member_id": case.member_id, "points": points, "reason": reason, "adjustment_id": receipt["id"]},
-    )
-    _notify(session, case, "case_resolved", points=points)
-    session.flush()
-    return Resolution(case=case, replayed=False)
-
-
-def reject_case(
-    session: Session, *, case_id: str, reason: str, actor: Actor, now: datetime | None = None
-) -> Resolution:
-    """Reject a case with a reason the member is told (audited as ``case.reject``); nothing is credited."""
-    _require_operator(actor, "rejects cases")
-    reason = _text(reason, "reason", required=True, limit=1000)
-    case = get_case(session, case_id, actor=actor, lock=True)
-    if case.status == REJECTED:
-        if case.resolution == reason:
-            return Resolution(case=case, replayed=True)
-        raise InvalidState("This case is already rejected.")
-    if case.status == RESOLVED:
-        raise InvalidState("This case is already resolved.")
-    now = now or utcnow()
-    case.status = REJECTED
-    case.resolution = reason
-    case.resolved_by_name = actor.name
-    case.resolved_at = now
-    case.updated_at = now
-    _note(session, case, f"Rejected: {reason}", author_kind=actor.kind, author_name=actor.name, now=now)
-    record_event(
-        session,
-        actor=actor,
-        action="case.reject",
-        object_type="case",
-        object_id=case.id,
-        merchant_id=case.merchant_id,
-        data={"member_id": case.member_id, "reason": reason},
-    )
-    _notify(session, case, "case_rejected", reason=reason)
-    session.flush()
-    return Resolution(case=case, replayed=False)
-
-
-def member_cases(session: Session, *, member_id: str, limit: int = 20) -> list[ServiceCase]:
-    """A member's own cases, newest first (the portal shows them)."""
-    return list(
-        session.scalars(
-            select(ServiceCase)
-            .where(ServiceCase.member_id == member_id)
-            .order_by(ServiceCase.opened_at.desc(), ServiceCase.id.desc())
-            .limit(limit)
-        )
-    )
-
-
-def list_notes(session: Session, case: ServiceCase) -> list[ServiceNote]:
-    """A case's notes, oldest first."""
-    return list(session.scalars(select(ServiceNote).where(ServiceNote.case_id == case.id).order_by(ServiceNote.id)))
-
-
-def list_cases(
-    session: Session,
-    *,
-    actor: Actor,
-    limit: int,
-    cursor: str | None,
-    status: str | None = None,
-    priority: str | None = None,
-    member_id: str | None = None,
-    statuses: tuple[str, ...] | None = None,
-) -> Page[ServiceCase]:
-    """Cases the actor may see, urgent first then oldest first, optionally by status(es), priority or member."""
-    query = select(ServiceCase)
-    if actor.role is Role.TERMINAL:
-        query = query.where(ServiceCase.source == "cashier", ServiceCase.store_id == actor.store_id)
-    elif actor.role is Role.MERCHANT:
-        query = query.where(ServiceCase.source == "cashier", ServiceCase.merchant_id == actor.merchant_id)
-    if status:
-        query = query.where(ServiceCase.status == status)
-    if statuses:
-        query = query.where(ServiceCase.status.in_(statuses))
-    if priority:
-        query = query.where(ServiceCase.priority == priority)
-    if member_id:
-        query = query.where(ServiceCase.member_id == member_id)
-    if cursor:
-        last_priority, last_at, last_id = decode_key(cursor, (str, datetime, str))
-        if last_priority not in PRIORITIES:
-            raise ValidationFailed("The cursor is not one this service gave out.", errors={"cursor": ["Invalid."]})
-        later_same_priority = and_(
-            ServiceCase.priority == last_priority,
-            or_(
-                ServiceCase.opened_at > last_at,
-                and_(ServiceCase.opened_at == last_at, ServiceCase.id > last_id),
-            ),
-        )
-        query = query.where(or_(ServiceCase.priority < last_priority, later_same_priority))
-    # The queue's order: urgent first ("urgent" sorts after "normal", so descending), then oldest first.
-    rows = list(
-        session.scalars(
-            query.order_by(ServiceCase.priority.desc(), ServiceCase.opened_at, ServiceCase.id).limit(limit + 1)
-        )
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if rows else None
-    next_cursor = encode_key(last.priority, last.opened_at, last.id) if more and last else None
-    return Page(items=rows, next_cursor=next_cursor)

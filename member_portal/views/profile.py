@@ -13,6 +13,7 @@ from loyalty.accounts import services as accounts
 from loyalty.accounts.services import member_actor
 from loyalty.accounts.statement import export_member_data
 from loyalty.cases import services as cases
+from loyalty.cases.queries import member_cases
 from loyalty.db import utcnow
 from loyalty.errors import InvalidCredentials, LoyaltyError
 from loyalty.logins.services import account_key
@@ -55,7 +56,7 @@ def claims():
 
 
 def _render_claims(form, report, status: int):
-    reports = cases.member_cases(db.session, member_id=current_member().id)
+    reports = member_cases(db.session, member_id=current_member().id)
     return render_template("portal/claims.html", form=form, report=report, reports=reports), status
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from loyalty.actors import Actor
 from loyalty.analytics.models import LifecycleStageChange
 from loyalty.cases import services as cases
+from loyalty.cases.queries import list_cases
 from loyalty.ledger.models import LedgerEntry
 from tests.factories_members import make_member
 from tests.factories_merchants import make_merchant, make_store
@@ -105,7 +106,7 @@ def test_an_admin_opens_a_case_from_the_members_page(client, db_session):
         {"receipt_ref": "R-55", "points_claimed": "12", "description": ""},
     )
     assert made.status_code == 302
-    (case,) = cases.list_cases(db_session, actor=ADMIN, limit=5, cursor=None, member_id=member.id).items
+    (case,) = list_cases(db_session, actor=ADMIN, limit=5, cursor=None, member_id=member.id).items
     assert (case.receipt_ref, case.points_claimed, case.source) == ("R-55", 12, "staff")
 
 

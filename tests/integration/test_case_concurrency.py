@@ -7,6 +7,7 @@ from sqlalchemy import select
 from loyalty.actors import Actor, Role
 from loyalty.cases import services as cases
 from loyalty.cases.models import ServiceCase
+from loyalty.cases.resolution import resolve_case
 from loyalty.ledger.models import Adjustment, LedgerEntry
 from tests.concurrency import race
 from tests.factories_members import make_member
@@ -24,7 +25,7 @@ def test_concurrent_resolutions_of_one_case_credit_the_member_once(committed):
     def resolve(i: int):
         with committed() as session:
             # Half send the same resolution, half another one: one wins, the same ones replay, the others are refused.
-            outcome = cases.resolve_case(
+            outcome = resolve_case(
                 session, case_id=case.id, points=300 if i % 2 == 0 else 250, reason="Till journal", actor=ADMIN
             )
             session.commit()

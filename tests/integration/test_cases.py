@@ -12,6 +12,7 @@ from loyalty.audit.models import AuditEvent
 from loyalty.cases import services as cases
 from loyalty.cases.classify import URGENT_POINTS
 from loyalty.cases.models import ServiceNote
+from loyalty.cases.resolution import reject_case, resolve_case
 from loyalty.db import utcnow
 from loyalty.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from loyalty.ledger.models import Adjustment, LedgerEntry
@@ -140,9 +141,9 @@ def test_resolving_credits_the_points_once_whatever_the_retries_and_tells_the_me
     case = cases.open_case(db_session, member_id=member.id, receipt_ref="R-5", points_claimed=40, actor=ADMIN)
     db_session.commit()
 
-    first = cases.resolve_case(db_session, case_id=case.id, points=40, reason="Found in the journal", actor=ADMIN)
+    first = resolve_case(db_session, case_id=case.id, points=40, reason="Found in the journal", actor=ADMIN)
     db_session.commit()
-    again = cases.resolve_case(db_session, case_id=case.id, points=40, reason="Found in the journal", actor=ADMIN)
+    again = resolve_case(db_session, case_id=case.id, points=40, reason="Found in the journal", actor=ADMIN)
     db_session.commit()
 
     assert (first.replayed, again.replayed) == (False, True)
@@ -152,9 +153,9 @@ def test_resolving_credits_the_points_once_whatever_the_retries_and_tells_the_me
     assert adjustment.reason == f"Case {case.id}: Found in the journal"
     assert (case.status, case.points_granted, case.resolved_by_name) == ("resolved", 40, "ops@example.com")
     with pytest.raises(InvalidState):
-        cases.resolve_case(db_session, case_id=case.id, points=41, reason="Found in the journal", actor=ADMIN)
+        resolve_case(db_session, case_id=case.id, points=41, reason="Found in the journal", actor=ADMIN)
     with pytest.raises(InvalidState):
-        cases.reject_case(db_session, case_id=case.id, reason="No", actor=ADMIN)
+        reject_case(db_session, case_id=case.id, reason="No", actor=ADMIN)
     db_session.rollback()
     assert ledger(db_session, member.id) == [("adjust", 40)]
     actions = db_session.scalars(select(AuditEvent.action).where(AuditEvent.object_id.in_([case.id, member.id])))
@@ -167,21 +168,21 @@ def test_resolving_credits_the_points_once_whatever_the_retries_and_tells_the_me
 def test_rejecting_credits_nothing_and_tells_the_member_why(db_session, store):
     member = make_member(db_session)
     case = cases.open_case(db_session, member_id=member.id, receipt_ref="R-6", actor=ADMIN)
-    cases.reject_case(db_session, case_id=case.id, reason="The receipt was already claimed", actor=ADMIN)
+    reject_case(db_session, case_id=case.id, reason="The receipt was already claimed", actor=ADMIN)
     db_session.commit()
     assert (case.status, case.resolution) == ("rejected", "The receipt was already claimed")
     assert ledger(db_session, member.id) == []
     (message,) = db_session.scalars(select(Notification).where(Notification.template == "case_rejected")).all()
     assert message.data["reason"] == "The receipt was already claimed"
     with pytest.raises(InvalidState):
-        cases.resolve_case(db_session, case_id=case.id, points=10, reason="changed my mind", actor=ADMIN)
+        resolve_case(db_session, case_id=case.id, points=10, reason="changed my mind", actor=ADMIN)
 
 
 def test_only_the_operator_resolves(db_session, store):
     case = cases.open_case(db_session, member_id=make_member(db_session).id, receipt_ref="R", actor=till(store))
     for actor in (MARKETER, till(store)):
         with pytest.raises(Forbidden):
-            cases.resolve_case(db_session, case_id=case.id, points=10, reason="r", actor=actor)
+            resolve_case(db_session, case_id=case.id, points=10, reason="r", actor=actor)
 
 
 def test_a_note_on_a_member_outside_any_case_is_the_operators_and_audited(db_session, store):

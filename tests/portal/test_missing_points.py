@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from loyalty.actors import Actor, Role
 from loyalty.cases import services as cases
 from loyalty.cases.models import ServiceCase
+from loyalty.cases.resolution import resolve_case
 from loyalty.db import utcnow
 from loyalty.members.models import Member
 from tests.portal.helpers import Visitor, csrf_token, sign_up
@@ -53,7 +54,7 @@ def test_a_member_reports_missing_points_and_sees_the_report_and_its_answer(clie
     assert case.description == "Shop: Cafe Uno, Rossio\nThe card reader was down."
     assert case.occurred_on.date().isoformat() == today
 
-    cases.resolve_case(db_session, case_id=case.id, points=35, reason="Till journal", actor=ADMIN)
+    resolve_case(db_session, case_id=case.id, points=35, reason="Till journal", actor=ADMIN)
     db_session.commit()
     assert "Resolved: 35 points added" in text(visitor.get("/portal/claims"))
 
