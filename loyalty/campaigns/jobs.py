@@ -17,27 +17,24 @@ contacts, so no member is ever messaged beyond the cap.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from loyalty.accounts.models import MarketingConsent
 from loyalty.actors import Actor
 from loyalty.audit.services import record_events
-from loyalty.campaigns.audience import CONSENT_CHANNELS, audience_query, bucket_expression
-from loyalty.campaigns.models import Campaign, CampaignMember, Contact
+from loyalty.campaigns.audience import audience_query, bucket_expression
+from loyalty.campaigns.messaging import send_messages
+from loyalty.campaigns.models import Campaign, CampaignMember
+from loyalty.campaigns.offers import give_bonus, give_reward, take_budget
 from loyalty.campaigns.services import COMPLETED, RUNNING, due_campaigns, finished_campaigns, start_campaign
-from loyalty.db import add_months, isoformat_z, unit_of_work, utcnow
+from loyalty.db import unit_of_work, utcnow
 from loyalty.errors import LoyaltyError
-from loyalty.ledger import services as ledger
 from loyalty.members.models import Member
-from loyalty.notifications.services import queue_notifications
 from loyalty.outbox.services import add_task, task
-from loyalty.program.services import get_program
 from loyalty.rewards import services as rewards
-from loyalty.webhooks.sending import emit_events
 
 log = logging.getLogger(__name__)
 
@@ -120,116 +117,6 @@ def _lock_members(session: Session, member_ids: list[str]) -> list[Member]:
     )
 
 
-def _consents(session: Session, members: list[Member]) -> dict[str, dict[str, bool]]:
-    """Each member's consent per channel, as ``loyalty.campaigns.audience.consent_expression`` judges it."""
-    answers: dict[tuple[str, str], bool] = {
-        (row.member_id, row.channel): row.granted
-        for row in session.execute(
-            select(MarketingConsent.member_id, MarketingConsent.channel, MarketingConsent.granted).where(
-                MarketingConsent.member_id.in_([m.id for m in members])
-            )
-        )
-    }
-    result = {}
-    for member in members:
-        opt_in = bool(member.marketing_opt_in)
-        result[member.id] = {
-            "email": bool(answers.get((member.id, "email"), opt_in)),
-            "sms": bool(answers.get((member.id, "sms"), opt_in)),
-            "webhook": opt_in,
-        }
-    return result
-
-
-def contacts_in_window(session: Session, member_ids: list[str], *, days: int, now: datetime) -> dict[str, int]:
-    """Campaign messages each member was sent in the last ``days`` days (the cap's count)."""
-    if not member_ids:
-        return {}
-    return dict(
-        session.execute(
-            select(Contact.member_id, func.count())
-            .where(Contact.member_id.in_(member_ids), Contact.contacted_at > now - timedelta(days=days))
-            .group_by(Contact.member_id)
-        ).all()
-    )
-
-
-def _take_budget(session: Session, campaign: Campaign, wanted: int, each: int) -> int:
-    """How many of ``wanted`` grants of ``each`` points the budget covers; those points are spent here.
-
-    One conditional UPDATE: ``points_spent`` only grows while it stays within the budget,
-    and the check constraint ``budget_never_overspent`` stands behind it.
-    """
-    if wanted <= 0 or each <= 0:
-        return 0
-    count = wanted
-    if campaign.budget_points is not None:
-        count = min(wanted, max(campaign.budget_points - campaign.points_spent, 0) // each)
-    if count == 0:
-        return 0
-    points = count * each
-    table = Campaign.__table__
-    spent = session.execute(
-        update(table)
-        .where(
-            table.c.id == campaign.id,
-            table.c.budget_points.is_(None) | (table.c.points_spent + points <= table.c.budget_points),
-        )
-        .values(points_spent=table.c.points_spent + points)
-        .returning(table.c.points_spent)
-    ).scalar_one_or_none()
-    if spent is None:
-        return 0
-    campaign.points_spent = spent
-    return count
-
-
-def _text_for(campaign: Campaign, locale: str) -> dict[str, str]:
-    message = campaign.message or {}
-    text = message.get(locale) or message.get("en") or next(iter(message.values()), {})
-    return {"subject": text.get("subject") or campaign.name, "body": text.get("body", "")}
-
-
-def _give_bonus(session: Session, campaign: Campaign, members: list[Member], points: int, actor: Actor, now):
-    """Credit the batch's members at once through the ledger (one insert, one update for them all)."""
-    expiry_months = get_program(session).expiry_months
-    return ledger.add_points_to_many(
-        session,
-        members,
-        kind="adjust",
-        points=points,
-        expires_at=add_months(now, expiry_months) if expiry_months else None,
-        context=ledger.EntryContext(actor=actor, note=f"Campaign {campaign.name} ({campaign.id}): bonus points"),
-        now=now,
-    )
-
-
-def _give_reward(session: Session, campaign: Campaign, member: Member, reward, actor: Actor, now: datetime) -> str:
-    """Grant a reward: its cost credited as the campaign's points, then redeemed for its code at once."""
-    ledger.add_points(
-        session,
-        member,
-        kind="adjust",
-        points=reward.points_cost,
-        available_at=now,
-        expires_at=None,
-        context=ledger.EntryContext(
-            actor=actor, note=f"Campaign {campaign.name} ({campaign.id}): reward {reward.name} granted"
-        ),
-        now=now,
-    )
-    outcome = rewards.redeem_reward(
-        session,
-        member_id=member.id,
-        reward_id=reward.id,
-        idempotency_key=f"campaign:{campaign.id}",
-        fingerprint=rewards.request_hash({"campaign_id": campaign.id, "reward_id": reward.id}),
-        actor=actor,
-        granted_by_campaign_id=campaign.id,
-    )
-    return outcome.receipt["id"]
-
-
 @task(queue=QUEUE, timeout=3600)
 def deliver_batch(session: Session, *, campaign_id: str, batch_size: int = BATCH_SIZE) -> None:
     """Give the next batch of treatment members the offer and the message, within consent, cap and budget."""
@@ -266,8 +153,8 @@ def deliver_batch(session: Session, *, campaign_id: str, batch_size: int = BATCH
     audit: list[dict[str, Any]] = []
     given: list[Member] = []
     if offer.get("type") == "bonus":
-        covered = _take_budget(session, campaign, len(active), offer["points"])
-        entries = _give_bonus(session, campaign, active[:covered], offer["points"], actor, now) if covered else []
+        covered = take_budget(session, campaign, len(active), offer["points"])
+        entries = give_bonus(session, campaign, active[:covered], offer["points"], actor, now) if covered else []
         for member, entry in zip(active[:covered], entries, strict=True):
             outcome[member.id] = {"status": OFFERED, "points_awarded": offer["points"]}
             audit.append(
@@ -284,12 +171,12 @@ def deliver_batch(session: Session, *, campaign_id: str, batch_size: int = BATCH
     elif offer.get("type") == "reward":
         reward = rewards.get_reward(session, offer["reward_id"], actor=actor)
         for member in active:
-            if _take_budget(session, campaign, 1, reward.points_cost) == 0:
+            if take_budget(session, campaign, 1, reward.points_cost) == 0:
                 outcome[member.id] = {"status": OVER_BUDGET}
                 continue
             try:
                 with session.begin_nested():
-                    redemption_id = _give_reward(session, campaign, member, reward, actor, now)
+                    redemption_id = give_reward(session, campaign, member, reward, actor, now)
             except LoyaltyError as error:
                 # Out of stock, above the member's tier, over its limit: the budget is given back.
                 log.info("campaign %s: reward not granted to %s: %s", campaign.id, member.id, error)
@@ -320,7 +207,7 @@ def deliver_batch(session: Session, *, campaign_id: str, batch_size: int = BATCH
             outcome[member.id] = {"status": OFFERED}
         given = list(active)
 
-    contacts = _message(session, campaign, given, now=now, progress=progress)
+    contacts = send_messages(session, campaign, given, now=now, progress=progress)
     for result in outcome.values():
         result.setdefault("points_awarded", 0)
         result.setdefault("redemption_id", None)
@@ -342,94 +229,6 @@ def deliver_batch(session: Session, *, campaign_id: str, batch_size: int = BATCH
     campaign.progress = progress
     session.flush()
     add_task(session, deliver_batch, campaign_id=campaign.id, batch_size=batch_size)
-
-
-def _message(session: Session, campaign: Campaign, members: list[Member], *, now: datetime, progress: dict) -> int:
-    """Send the campaign's message on each channel the member consents to, within the cap; return contacts made."""
-    channels = list(campaign.channels or [])
-    if not channels or not members:
-        return 0
-    program = get_program(session)
-    used = contacts_in_window(session, [m.id for m in members], days=program.contact_cap_days, now=now)
-    consents = _consents(session, members)
-    notes: list[dict[str, Any]] = []
-    note_members: list[tuple[str, str]] = []
-    events: list[tuple[str, list[str | None], dict[str, Any]]] = []
-    event_members: list[str] = []
-    merchant_ids = (campaign.audience or {}).get("merchant_ids") or []
-    blocked_consent = blocked_cap = 0
-    for member in members:
-        left = program.contact_cap_count - used.get(member.id, 0)
-        for channel in channels:
-            if not consents[member.id][channel]:
-                blocked_consent += 1
-                continue
-            if (channel == "email" and not member.email) or (channel == "sms" and not member.phone):
-                continue
-            if left <= 0:
-                blocked_cap += 1
-                continue
-            text = _text_for(campaign, member.locale)
-            if channel in CONSENT_CHANNELS:
-                notes.append(
-                    {
-                        "member_id": member.id,
-                        "email": member.email,
-                        "phone": member.phone,
-                        "channel": channel,
-                        "template": "campaign_message",
-                        "data": {**text, "campaign_id": campaign.id},
-                    }
-                )
-                note_members.append((member.id, channel))
-            else:
-                targets = merchant_ids or [member.enrolled_by_merchant_id]
-                events.append(
-                    (
-                        "campaign.offer",
-                        targets,
-                        {
-                            "campaign_id": campaign.id,
-                            "member_id": member.id,
-                            "card_number": member.card_number,
-                            "offer": campaign.offer,
-                            "locale": member.locale,
-                            "subject": text["subject"],
-                            "body": text["body"],
-                            "ends_at": isoformat_z(campaign.ends_at),
-                        },
-                    )
-                )
-                event_members.append(member.id)
-            left -= 1
-    rows: list[dict[str, Any]] = []
-    for (member_id, channel), notification in zip(note_members, queue_notifications(session, notes), strict=True):
-        rows.append(
-            {
-                "member_id": member_id,
-                "campaign_id": campaign.id,
-                "channel": channel,
-                "contacted_at": now,
-                "notification_id": notification.id if notification else None,
-            }
-        )
-    if events:
-        emit_events(session, events)
-        rows.extend(
-            {
-                "member_id": m,
-                "campaign_id": campaign.id,
-                "channel": "webhook",
-                "contacted_at": now,
-                "notification_id": None,
-            }
-            for m in event_members
-        )
-    if rows:
-        session.execute(insert(Contact.__table__), rows)
-    progress["not_contacted_consent"] = progress.get("not_contacted_consent", 0) + blocked_consent
-    progress["not_contacted_cap"] = progress.get("not_contacted_cap", 0) + blocked_cap
-    return len(rows)
 
 
 # ---- the schedule ----------------------------------------------------------------------------
