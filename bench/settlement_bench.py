@@ -53,7 +53,8 @@ def main() -> None:
     from loyalty.merchants.models import Merchant
     from loyalty.merchants.services import add_store
     from loyalty.program.services import update_program
-    from loyalty.purchases.services import record_purchase, return_purchase
+    from loyalty.purchases.returns import return_purchase
+    from loyalty.purchases.services import record_purchase
     from loyalty.settlement.funding import top_up_prepaid, update_funding
     from loyalty.settlement.liability import estimate_breakage, monthly_flows, outstanding_by_merchant
     from loyalty.settlement.statements import close_statement, month_start, next_month

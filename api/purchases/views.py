@@ -32,6 +32,7 @@ from loyalty.errors import LoyaltyError
 from loyalty.idempotency import Outcome, request_hash
 from loyalty.outbox.services import relay_held
 from loyalty.purchases import services as purchases
+from loyalty.purchases.returns import return_purchase
 from web.extensions import db
 
 log = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ class PurchaseReturnsView(MethodView):
         below zero. Returning more than was bought is 422 `return_exceeds_purchase`. Replays behave as for
         purchases.
         """
-        outcome = purchases.return_purchase(
+        outcome = return_purchase(
             db.session,
             purchase_id=purchase_id,
             external_id=data["external_id"],

@@ -25,6 +25,7 @@ from loyalty.merchants.services import get_store
 from loyalty.program.services import get_program
 from loyalty.purchases import services as purchases
 from loyalty.purchases.queries import purchase_id_for_external_id
+from loyalty.purchases.returns import return_purchase
 from loyalty.units import minor_digits
 
 REJECTED_ROW = "invalid_row"
@@ -116,7 +117,7 @@ def _record(session: Session, group: Group, *, store_id: str, merchant_id: str, 
         )
         if purchase_id is None:
             raise NotFound(f"No purchase of this merchant has the external_id {group.original_external_id!r}.")
-        return purchases.return_purchase(
+        return return_purchase(
             session,
             purchase_id=purchase_id,
             external_id=group.external_id,

@@ -1,11 +1,12 @@
-"""Purchases in real time: points earned at the till, returns, and claims of anonymous purchases.
+"""Purchases in real time: points earned at the till, and claims of anonymous purchases.
 
 A till's ``external_id`` is its idempotency key, per merchant. Once the
 member is found and locked, the purchase row is inserted (``INSERT ... ON
 CONFLICT DO NOTHING``) before anything is scored; the unique constraint on
 ``(merchant_id, external_id)`` makes a concurrent duplicate wait for the first
 and then find it, so a purchase is scored and awarded once whatever the
-retries. The answer given the first time is stored and replayed.
+retries. The answer given the first time is stored and replayed. Returns are
+``loyalty.purchases.returns``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from loyalty.errors import (
     InvalidState,
     MemberNotFound,
     NotFound,
-    ReturnExceedsPurchase,
-    ValidationFailed,
 )
 from loyalty.idempotency import Outcome, receipt_text
 from loyalty.ledger import services as ledger
@@ -39,7 +38,6 @@ from loyalty.pagination import Page, paginate
 from loyalty.program.services import get_program
 from loyalty.purchases.models import Purchase, PurchaseItem, PurchaseReturn
 from loyalty.tiers import services as tiers
-from loyalty.units import floor_div
 from loyalty.webhooks import events as webhook_events
 from rules import RuleSet
 
@@ -49,7 +47,7 @@ _CLAIM_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 _CLAIM_LENGTH = 10
 
 
-def _store_receipt(record: Purchase | PurchaseReturn, receipt: dict[str, Any]) -> Outcome:
+def store_receipt(record: Purchase | PurchaseReturn, receipt: dict[str, Any]) -> Outcome:
     record.receipt = receipt_text(receipt)
     return Outcome(receipt_json=record.receipt, replayed=False)
 
@@ -59,7 +57,7 @@ def _new_claim_code() -> str:
     return f"{code[:5]}-{code[5:]}"
 
 
-def _replay(existing: Purchase | PurchaseReturn, fingerprint: str, what: str) -> Outcome:
+def replay(existing: Purchase | PurchaseReturn, fingerprint: str, what: str) -> Outcome:
     if existing.request_hash != fingerprint:
         raise IdempotencyConflict(
             f"This {what} external_id was already used with a different body; use a new external_id."
@@ -170,7 +168,7 @@ def record_purchase(
         # A retry is answered as the first time, whatever happened to the member since.
         existing = _existing_purchase(session, store.merchant_id, external_id)
         if existing is not None:
-            return _replay(existing, fingerprint, "purchase")
+            return replay(existing, fingerprint, "purchase")
         raise
 
     # The purchase is the transaction's first write, and claims the idempotency key.
@@ -205,7 +203,7 @@ def record_purchase(
         existing = _existing_purchase(session, store.merchant_id, external_id)
         if existing is None:
             raise RuntimeError("The purchase's external_id is taken, yet no purchase has it.")
-        return _replay(existing, fingerprint, "purchase")
+        return replay(existing, fingerprint, "purchase")
     if items:
         session.execute(
             insert(PurchaseItem.__table__),
@@ -276,7 +274,7 @@ def record_purchase(
         purchase.claim_code = _new_claim_code()
         purchase.claim_expires_at = occurred_at + timedelta(days=program.claim_window_days)
         receipt["claim_code"] = purchase.claim_code
-    outcome = _store_receipt(purchase, receipt)
+    outcome = store_receipt(purchase, receipt)
     # What the scoring decided, written in one statement.
     session.execute(
         _SCORED,
@@ -308,117 +306,6 @@ def get_purchase(session: Session, purchase_id: str, *, actor: Actor, lock: bool
     if purchase is None or not actor.sees_merchant(purchase.merchant_id):
         raise NotFound("No such purchase.")
     return purchase
-
-
-def _returned_value(purchase: Purchase, items: list[dict[str, Any]] | None, amount_minor: int | None) -> int:
-    """The value of this return in minor units, marking the items returned."""
-    left = purchase.total_minor - purchase.returned_minor
-    if amount_minor is not None:
-        if amount_minor > left:
-            raise ReturnExceedsPurchase(
-                f"Only {left} of the purchase's {purchase.total_minor} can still be returned.",
-                errors={"amount_minor": [f"At most {left}."]},
-            )
-        return amount_minor
-    value = 0
-    wanted: dict[str, int] = {}
-    for item in items or []:
-        wanted[item["sku"]] = wanted.get(item["sku"], 0) + item["quantity"]
-    for sku, quantity in wanted.items():
-        lines = [line for line in purchase.items if line.sku == sku]
-        returnable = sum(line.quantity - line.returned_quantity for line in lines)
-        if quantity > returnable:
-            raise ReturnExceedsPurchase(
-                f"{quantity} of {sku!r} returned, but only {returnable} can still be returned.",
-                errors={"items": [f"{sku}: at most {returnable}."]},
-            )
-        for line in lines:
-            part = min(quantity, line.quantity - line.returned_quantity)
-            line.returned_quantity += part
-            value += part * line.unit_price_minor
-            quantity -= part
-    # Line prices can add up to more than a discounted total; never return more than was paid.
-    return min(value, left)
-
-
-def return_purchase(
-    session: Session,
-    *,
-    purchase_id: str,
-    external_id: str,
-    items: list[dict[str, Any]] | None,
-    amount_minor: int | None,
-    fingerprint: str,
-    actor: Actor,
-) -> Outcome:
-    """Give back goods or an amount; the purchase's points come back in proportion, once."""
-    if (items is None) == (amount_minor is None):
-        raise ValidationFailed("A return names either items or amount_minor.")
-    purchase = get_purchase(session, purchase_id, actor=actor, lock=True)
-    existing = session.scalar(
-        select(PurchaseReturn).where(
-            PurchaseReturn.merchant_id == purchase.merchant_id, PurchaseReturn.external_id == external_id
-        )
-    )
-    if existing is not None:
-        if existing.purchase_id != purchase.id:
-            raise IdempotencyConflict("This return external_id was already used for another purchase.")
-        return _replay(existing, fingerprint, "return")
-
-    value = _returned_value(purchase, items, amount_minor)
-    purchase.returned_minor += value
-    if purchase.total_minor:
-        reversed_total = floor_div(purchase.points_awarded * purchase.returned_minor, purchase.total_minor)
-    else:
-        reversed_total = (
-            purchase.points_awarded if all(i.returned_quantity == i.quantity for i in purchase.items) else 0
-        )
-    points = reversed_total - purchase.points_reversed
-    purchase.points_reversed = reversed_total
-    record = PurchaseReturn(
-        purchase_id=purchase.id,
-        merchant_id=purchase.merchant_id,
-        external_id=external_id,
-        request_hash=fingerprint,
-        amount_minor=value,
-        items=items or [],
-        points_reversed=points,
-    )
-    session.add(record)
-    session.flush()
-    receipt: dict[str, Any] = {
-        "id": record.id,
-        "purchase_id": purchase.id,
-        "external_id": external_id,
-        "amount_minor": value,
-        "points_reversed": points,
-        "balance": None,
-    }
-    if purchase.member_id is not None:
-        now = utcnow()
-        member = ledger.lock_member(session, purchase.member_id)
-        if points > 0:
-            ledger.take_points(
-                session,
-                member,
-                kind="return",
-                points=points,
-                first_lot=ledger.lot_for_purchase(session, purchase.id),
-                may_go_negative=True,
-                context=ledger.EntryContext(
-                    actor=actor,
-                    merchant_id=purchase.merchant_id,
-                    store_id=purchase.store_id,
-                    purchase_id=purchase.id,
-                    note=f"Return {external_id}",
-                ),
-                now=now,
-            )
-            webhook_events.points_returned(session, purchase, record, points=points)
-        receipt["balance"] = ledger.balance(session, member, now).as_dict()
-    outcome = _store_receipt(record, receipt)
-    session.flush()
-    return outcome
 
 
 def normalise_claim_code(code: str) -> str:

@@ -36,6 +36,7 @@ from loyalty.idempotency import request_hash
 from loyalty.members.services import ACTIVE, lookup_members
 from loyalty.outbox import services as outbox
 from loyalty.purchases import services as purchases
+from loyalty.purchases.returns import return_purchase
 from pos_plugins.common.inputs import MappingError, PurchaseInput, ReturnInput, Skip
 from pos_plugins.common.money import AmountError
 
@@ -158,7 +159,7 @@ def _record_return(session: Session, connector: Connector, event: ConnectorEvent
     body = refund.body()
     try:
         with session.begin_nested():
-            outcome = purchases.return_purchase(
+            outcome = return_purchase(
                 session,
                 purchase_id=purchase_id,
                 external_id=refund.external_id,

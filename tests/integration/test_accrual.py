@@ -24,7 +24,8 @@ from loyalty.members.cards import new_card_number
 from loyalty.members.models import Member
 from loyalty.program.services import update_program
 from loyalty.purchases.models import Purchase
-from loyalty.purchases.services import claim_purchase, return_purchase
+from loyalty.purchases.returns import return_purchase
+from loyalty.purchases.services import claim_purchase
 from tests.factories_members import make_member
 from tests.factories_merchants import make_merchant, make_store
 from tests.factories_purchases import buy, ruleset

@@ -15,7 +15,8 @@ from loyalty.errors import IdempotencyConflict, ReturnExceedsPurchase
 from loyalty.ledger.models import LedgerEntry, RuleBudget
 from loyalty.program.services import update_program
 from loyalty.purchases.models import Purchase
-from loyalty.purchases.services import record_purchase, return_purchase
+from loyalty.purchases.returns import return_purchase
+from loyalty.purchases.services import record_purchase
 from tests.concurrency import race
 from tests.factories_members import make_member
 from tests.factories_merchants import make_merchant, make_store

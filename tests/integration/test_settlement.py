@@ -18,7 +18,8 @@ from loyalty.db import utcnow
 from loyalty.errors import InvalidState
 from loyalty.ledger.models import LedgerEntry
 from loyalty.program.services import update_program
-from loyalty.purchases.services import claim_purchase, return_purchase
+from loyalty.purchases.returns import return_purchase
+from loyalty.purchases.services import claim_purchase
 from loyalty.rewards.services import pay_with_points
 from loyalty.settlement.models import Statement, StatementLine
 from loyalty.settlement.statements import close_statement, month_start, next_month, reversed_share, scan_of

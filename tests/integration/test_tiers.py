@@ -13,7 +13,8 @@ from loyalty.errors import ValidationFailed
 from loyalty.ledger.models import LedgerEntry
 from loyalty.members.models import Member
 from loyalty.program.services import update_program
-from loyalty.purchases.services import claim_purchase, return_purchase
+from loyalty.purchases.returns import return_purchase
+from loyalty.purchases.services import claim_purchase
 from loyalty.tiers import services as tiers
 from tests.factories_members import make_member
 from tests.factories_merchants import make_merchant, make_store

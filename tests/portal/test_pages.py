@@ -14,7 +14,7 @@ from loyalty.audit.models import AuditEvent
 from loyalty.db import utcnow
 from loyalty.ledger.models import LedgerEntry
 from loyalty.members.models import Member
-from loyalty.purchases.services import return_purchase
+from loyalty.purchases.returns import return_purchase
 from loyalty.rewards.models import Redemption
 from tests.factories_merchants import make_till
 from tests.factories_purchases import buy
