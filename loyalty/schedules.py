@@ -20,7 +20,7 @@ from loyalty.webhooks.jobs import requeue_stalled
 # worker that runs the schedules, UTC on a server kept in UTC)
 SCHEDULE = [
     (sweep, "default", 30),
-    (requeue_stalled, "webhooks", 300),
+    (requeue_stalled, "webhooks", 60),
     (expire_points, "default", "30 2 * * *"),
     (review_tiers, "default", "15 3 * * *"),
     # After the expiry run, so a warning never counts points that have just expired.

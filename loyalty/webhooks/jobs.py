@@ -32,10 +32,19 @@ def deliver(delivery_id: str) -> Retry | None:
     return Retry(max=max(settings.max_attempts - 1, 1), interval=http.retry_intervals(settings))
 
 
+# A pending delivery this overdue has lost its job, or its job is merely late (a long queue): sending it
+# again is safe either way, as ``enqueue_delivery`` leaves a job that is still queued or running alone.
+STALLED_AFTER = timedelta(minutes=2)
+
+
 def requeue_stalled() -> int:
-    """Queue again the pending deliveries whose attempt is long overdue (rq cron; their job was lost)."""
+    """Queue again the pending deliveries whose attempt is overdue and whose job is gone (rq cron, every minute).
+
+    A job is gone when Redis lost it (flushed, no append-only file), or when the worker running it died or lost
+    Redis mid-attempt: RQ's upkeep then fails that job once its heartbeat lapses, a minute or two later.
+    """
     with unit_of_work() as session:
-        stalled = sending.stalled_deliveries(session, older_than=timedelta(minutes=15))
+        stalled = sending.stalled_deliveries(session, older_than=STALLED_AFTER)
     for delivery_id in stalled:
         sending.enqueue_delivery(delivery_id)
     return len(stalled)

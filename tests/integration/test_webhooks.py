@@ -360,3 +360,40 @@ def test_no_subscription_means_nothing_is_written(db_session, shop):
     buy(db_session, store, member=make_member(db_session))
     assert db_session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
     assert db_session.scalar(select(func.count()).select_from(WebhookSubscription)) == 0
+
+
+def test_a_delivery_whose_job_died_mid_attempt_is_sent_again_once_overdue_and_a_queued_one_is_left_alone(
+    db_session, redis_conn, run_jobs, receiver, shop
+):
+    from rq.job import Job, JobStatus
+
+    from loyalty.queue import get_queue
+    from loyalty.webhooks import sending
+
+    merchant_id, store = shop
+    subscription_id, _secret = subscribe(db_session, merchant_id, receiver.url, ["points.earned"])
+    for total in (1000, 2000, 3000):
+        buy(db_session, store, member=make_member(db_session), total_minor=total)
+    died, waiting, recent = deliveries(db_session, subscription_id)
+    queue = get_queue(sending.QUEUE)
+
+    # One job was running when its worker lost Redis: RQ's upkeep has since failed it (its heartbeat lapsed).
+    sending.enqueue_delivery(died.id)
+    job = Job.fetch(f"webhook-{died.id}", connection=redis_conn)
+    queue.remove(job)
+    job.set_status(JobStatus.FAILED)
+    # Another is merely late, still queued behind others.
+    sending.enqueue_delivery(waiting.id)
+    for row in (died, waiting):
+        row.created_at = utcnow() - jobs.STALLED_AFTER - timedelta(seconds=5)
+    db_session.commit()
+
+    assert jobs.requeue_stalled() == 2  # both overdue; the third is not yet
+    assert Job.fetch(f"webhook-{died.id}", connection=redis_conn).get_status() == JobStatus.QUEUED
+    assert queue.get_job_ids().count(f"webhook-{waiting.id}") == 1  # left as it was, not queued twice
+    assert f"webhook-{recent.id}" not in queue.get_job_ids()
+
+    run_jobs()
+    sent = [request.headers["Loyalty-Delivery-Id"] for request in receiver.received]
+    assert sorted(sent) == sorted([died.id, waiting.id, recent.id])  # each once
+    assert {row.status for row in deliveries(db_session, subscription_id)} == {"succeeded"}
