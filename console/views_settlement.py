@@ -17,6 +17,7 @@ from loyalty.merchants.models import Merchant
 from loyalty.program.services import get_program
 from loyalty.settlement import funding as funding_services
 from loyalty.settlement import liability as liability_services
+from loyalty.settlement import reading as statement_reading
 from loyalty.settlement import statements as statement_services
 from web.extensions import db
 
@@ -94,9 +95,7 @@ def funding_top_up(merchant_id: str):
 def statements(merchant_id: str):
     shop = get_merchant(db.session, merchant_id, actor=actor())
     limit, cursor = page_args()
-    page = statement_services.list_statements(
-        db.session, merchant_id=shop.id, limit=limit, cursor=cursor, actor=actor()
-    )
+    page = statement_reading.list_statements(db.session, merchant_id=shop.id, limit=limit, cursor=cursor, actor=actor())
     return render("statements.html", merchant=shop, statements=page)
 
 
@@ -116,20 +115,20 @@ def statements_close(merchant_id: str):
 @bp.get("/statements/<statement_id>")
 @staff_required(*STAFF)
 def statement(statement_id: str):
-    found = statement_services.get_statement(db.session, statement_id, actor=actor())
+    found = statement_reading.get_statement(db.session, statement_id, actor=actor())
     shop = get_merchant(db.session, found.merchant_id, actor=actor())
     limit, cursor = page_args()
-    lines = statement_services.statement_lines(db.session, found, limit=limit, cursor=cursor)
+    lines = statement_reading.statement_lines(db.session, found, limit=limit, cursor=cursor)
     return render("statement.html", merchant=shop, statement=found, lines=lines)
 
 
 @bp.get("/statements/<statement_id>.csv")
 @staff_required(*STAFF)
 def statement_csv(statement_id: str):
-    found = statement_services.get_statement(db.session, statement_id, actor=actor())
+    found = statement_reading.get_statement(db.session, statement_id, actor=actor())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for row in statement_services.csv_rows(db.session, found):
+    for row in statement_reading.csv_rows(db.session, found):
         writer.writerow(row)
     name = f"statement-{found.merchant_id}-{found.period_start:%Y-%m}.csv"
     return Response(

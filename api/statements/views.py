@@ -11,7 +11,7 @@ from api.auth import current_actor, requires
 from api.common import PageArgs, page_body
 from api.statements.schemas import StatementPage, StatementSchema
 from loyalty.actors import Role
-from loyalty.settlement import statements
+from loyalty.settlement import reading as statements
 from web.extensions import db
 
 blp = Blueprint(

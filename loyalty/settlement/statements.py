@@ -7,6 +7,8 @@ by its id), so a late return, a correction, or an entry committed just after
 a statement was closed falls into the next statement, and no entry is ever
 counted twice. A closed statement is never changed.
 
+Reading statements, their lines and their CSV is ``loyalty.settlement.reading``.
+
 A close does not read the merchant's whole history: each statement keeps the
 newest entry it counted, and the next close reads from ``LATE_COMMIT`` before
 that entry's time on (entry ids sort by the time they were made). An entry
@@ -31,7 +33,7 @@ An entry counts as:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -45,16 +47,13 @@ from loyalty.actors import Actor
 from loyalty.audit.services import record_event
 from loyalty.db import bulk_insert, utcnow
 from loyalty.earning.models import Rule
-from loyalty.errors import InvalidState, NotFound
+from loyalty.errors import InvalidState
 from loyalty.ledger.models import LedgerEntry
-from loyalty.merchants.checks import get_merchant
 from loyalty.merchants.models import Merchant
-from loyalty.pagination import Page, paginate
 from loyalty.program.services import get_program
 from loyalty.rewards.models import Redemption, Reward
 from loyalty.settlement.funding import get_funding, issue_amount, redeem_amount
 from loyalty.settlement.models import PrepaidTopUp, Statement, StatementLine
-from loyalty.text import usable_id
 from loyalty.units import floor_div
 
 ISSUING = ("earn", "claim", "return")
@@ -397,82 +396,3 @@ def months_due(session: Session, merchant: Merchant, *, timezone: str, now: date
         months.append(first)
         first = next_month(first)
     return months
-
-
-# ---- reading ---------------------------------------------------------------------------------
-
-
-def get_statement(session: Session, statement_id: str, *, actor: Actor) -> Statement:
-    """A statement; a merchant sees only its own."""
-    statement = session.get(Statement, statement_id) if usable_id(statement_id) else None
-    if statement is None or not actor.sees_merchant(statement.merchant_id):
-        raise NotFound("No such statement.")
-    return statement
-
-
-def list_statements(
-    session: Session, *, merchant_id: str, limit: int, cursor: str | None, actor: Actor
-) -> Page[Statement]:
-    """A merchant's statements, newest first."""
-    merchant = get_merchant(session, merchant_id, actor=actor)
-    query = select(Statement).where(Statement.merchant_id == merchant.id)
-    return paginate(session, query, Statement.id, limit=limit, cursor=cursor)
-
-
-def statement_lines(session: Session, statement: Statement, *, limit: int, cursor: str | None) -> Page[StatementLine]:
-    """A statement's lines, in the order the entries were written (by entry id, newest first per page)."""
-    query = select(StatementLine).where(StatementLine.statement_id == statement.id)
-    return paginate(session, query, StatementLine.entry_id, limit=limit, cursor=cursor)
-
-
-def iter_lines(session: Session, statement: Statement) -> Iterable[StatementLine]:
-    """Every line of a statement, oldest entry first (for a CSV), read in batches."""
-    last = ""
-    while True:
-        rows = list(
-            session.scalars(
-                select(StatementLine)
-                .where(StatementLine.statement_id == statement.id, StatementLine.entry_id > last)
-                .order_by(StatementLine.entry_id)
-                .limit(BATCH)
-            )
-        )
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1].entry_id
-
-
-CSV_HEADER = (
-    "entry_id",
-    "created_at",
-    "kind",
-    "purchase_id",
-    "redemption_id",
-    "merchant_points",
-    "operator_points",
-    "redeemed_points",
-)
-
-
-def csv_rows(session: Session, statement: Statement) -> Iterator[tuple]:
-    """The rows of a statement's CSV: a header, a row per line, then the totals."""
-    from loyalty.db import isoformat_z
-
-    yield CSV_HEADER
-    for line in iter_lines(session, statement):
-        yield (
-            line.entry_id,
-            isoformat_z(line.entry_created_at),
-            line.kind,
-            line.purchase_id or "",
-            line.redemption_id or "",
-            line.merchant_points,
-            line.operator_points,
-            line.redeemed_points,
-        )
-    yield ("total", "", "", "", "", statement.merchant_points, statement.operator_points, statement.redeemed_points)
-    yield ("issued_amount_minor", statement.issued_amount_minor, statement.currency)
-    yield ("redeemed_amount_minor", statement.redeemed_amount_minor, statement.currency)
-    yield ("prepaid_amount_minor", statement.prepaid_amount_minor, statement.currency)
-    yield ("net_minor", statement.net_minor, statement.currency)
