@@ -108,7 +108,8 @@ def load_credentials(session: Session, secret: str, *, now: datetime | None = No
         require_signed_requests=bool(first.require_signed_requests),
         terminal_status=first.terminal_status,
         secrets=tuple((row.secret_encrypted, row.secret_expires_at) for row in rows if row.secret_encrypted),
-        program=_program_values(first.Program),
+        # Copied only to be kept: without a cache (SQLite, a test's transaction) the session's row serves.
+        program=_program_values(first.Program) if generation is not None else None,
     )
     touched = touch_key(session, first.id, first.last_used_at, now=now)
     if generation is not None:
