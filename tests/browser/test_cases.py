@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from loyalty.actors import Actor, Role
 from loyalty.db import utcnow
 from tests.browser.test_console import outside, sign_in
@@ -32,29 +34,30 @@ def test_an_admin_resolves_an_urgent_case_from_the_queue_and_sees_the_credit_in_
     page.get_by_role("link", name="Cases", exact=True).click()
     page.get_by_label("Priority").select_option("urgent")
     page.get_by_role("button", name="Filter").click()
+    expect(page.locator(f"text={ids['normal']}")).to_have_count(0)
     rows = page.locator("#case-queue tbody tr")
     assert "urgent" in rows.first.inner_text()
-    assert page.locator(f"text={ids['normal']}").count() == 0
     page.get_by_role("link", name=ids["subject"]).click()
-    assert page.locator("h1").inner_text() == ids["subject"]
+    expect(page.locator("h1")).to_have_text(ids["subject"])
 
     page.get_by_label("Add a note").fill("The store confirms the sale on its journal.")
     page.get_by_role("button", name="Add note").click()
-    assert page.locator("#case-status").inner_text() == "in progress"
+    expect(page.locator("#case-status")).to_have_text("in progress")
     page.get_by_label("Points to credit").fill("1500")
     page.get_by_label("Reason", exact=True).fill("Confirmed on the store journal")
     page.get_by_role("button", name="Resolve and credit").click()
-    assert page.locator("#case-status").inner_text() == "resolved"
+    expect(page.locator("#case-status")).to_have_text("resolved")
     assert page.locator("#points-granted").inner_text() == "1\u2009500"
 
     page.locator("dl.figures").get_by_role("link").click()
-    assert page.locator("#balance-available").inner_text() == "1\u2009500"
+    expect(page.locator("#balance-available")).to_have_text("1\u2009500")
     timeline = page.locator("#timeline")
     assert timeline.locator("tr.kind-points").first.inner_text().count("Points adjusted by +1500") == 1
     assert f"Case {ids['urgent']}: Confirmed on the store journal" in timeline.inner_text()
     # The kinds filter: only the case and its notes.
     page.get_by_label("Cases", exact=True).check()
     page.get_by_role("button", name="Show", exact=True).click()
+    expect(page.locator("#timeline tbody tr:not(.kind-case)")).to_have_count(0)
     kinds = {row.get_attribute("class") for row in page.locator("#timeline tbody tr").all()}
     assert kinds == {"kind-case"}
     assert not outside(requested, base), outside(requested, base)
@@ -77,6 +80,6 @@ def test_a_member_reports_missing_points_from_the_claims_page(page, live_server)
     page.get_by_label("Points missing (if you know)").fill("42")
     page.get_by_role("button", name="Send the report").click()
 
-    assert "Thank you. We will look into it" in page.content()
+    page.get_by_text("Thank you. We will look into it").wait_for()
     reports = page.locator("ul.reports").inner_text()
     assert "R-88012" in reports and "Received" in reports

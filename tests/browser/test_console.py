@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from playwright.sync_api import expect
+
 from loyalty.actors import cli_actor
 from tests.factories import unique
 from tests.factories_members import make_member
@@ -69,7 +71,7 @@ def test_merchant_staff_rotate_a_secret_see_only_their_data_and_download_a_state
 
     page.goto(f"{base}/console/merchants/{ids['mine']}/statements")
     page.get_by_role("link", name=period.strftime("%B %Y")).first.click()
-    assert page.locator("h1").inner_text() == f"Statement for {period.strftime('%B %Y')}"
+    expect(page.locator("h1")).to_have_text(f"Statement for {period.strftime('%B %Y')}")
     with page.expect_download() as download:
         page.locator("#download-csv").click()
     content = Path(download.value.path()).read_text(encoding="utf-8")

@@ -3,6 +3,7 @@ follows its progress and reads its results."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.browser.test_console import outside, sign_in
@@ -74,5 +75,5 @@ def test_a_marketer_creates_a_campaign_launches_it_and_sees_its_progress_and_res
     page.get_by_role("link", name="Campaigns").first.click()
     page.get_by_label("Name or id").fill(name)
     page.get_by_role("button", name="Filter").click()
-    assert page.get_by_role("link", name=name).count() == 1
+    expect(page.get_by_role("link", name=name)).to_have_count(1)
     assert not outside(requested, base), outside(requested, base)

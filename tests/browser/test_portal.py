@@ -163,6 +163,7 @@ def test_a_shopper_signs_up_earns_redeems_reads_chinese_and_logs_out(browser, li
 
         # Redeem a reward, with a confirmation, and see its code.
         page.get_by_role("link", name="Rewards", exact=True).click()
+        page.get_by_role("heading", name="Rewards", exact=True).wait_for()
         _fits_the_phone(page)
         _shoot(page, "rewards")
         page.get_by_role("link", name="Redeem Tote bag").click()
@@ -176,14 +177,17 @@ def test_a_shopper_signs_up_earns_redeems_reads_chinese_and_logs_out(browser, li
         _shoot(page, "reward-code")
 
         page.get_by_role("link", name="Claims", exact=True).click()
+        page.get_by_role("heading", name="Claim a purchase").wait_for()
         _shoot(page, "claims")
         page.get_by_role("link", name="Profile", exact=True).click()
+        page.get_by_role("heading", name="Profile", exact=True).wait_for()
         _is_accessible_in_outline(page)
         _fits_the_phone(page)
         _shoot(page, "profile")
 
         # Traditional Chinese, remembered for the account.
         page.get_by_role("link", name="Home", exact=True).click()
+        page.get_by_role("heading", name="Hello, Mei Lin").wait_for()
         page.get_by_role("button", name="繁體中文").click()
         page.get_by_role("heading", name="您的點數").wait_for()
         assert page.get_attribute("html", "lang") == "zh-Hant"
