@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask
 from sqlalchemy.orm import sessionmaker
 
 import loyalty.models  # noqa: F401  (every table in the metadata)
@@ -15,12 +14,13 @@ from loyalty.members import cards
 from loyalty.notifications import delivery
 from loyalty.webhooks import delivery as webhook_delivery
 from web import config, metrics, requestlog, security
+from web.application import Application
 from web.extensions import db, migrate
 
 
-def create_app(overrides: dict | None = None) -> Flask:
+def create_app(overrides: dict | None = None) -> Application:
     instance_path = os.environ.get("LOYALTY_INSTANCE_PATH")
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app = Application(__name__, instance_path=instance_path, instance_relative_config=True)
     app.config.update(config.load(Path(app.instance_path)))
     app.config.update(overrides or {})
     app.json.sort_keys = False

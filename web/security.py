@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -136,10 +137,25 @@ def init_app(app: Flask) -> None:
     if hops:
         # Behind that many proxies, the client's address is the one they forwarded.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    app.session_interface = CookieSessionInterface()
     csrf.init_app(app)
     limiter.init_app(app)
     app.after_request(security_headers)
     app.after_request(_retry_after)
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, at no cost to a request that carries no cookie (every API call).
+
+    Flask builds its signing serializer and parses the cookies on every request
+    before it looks for the session's; without a ``Cookie`` header the session is
+    simply new and empty, as Flask would have found it.
+    """
+
+    def open_session(self, app: Flask, request):  # type: ignore[override]
+        if app.secret_key and not request.environ.get("HTTP_COOKIE"):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def protect_pages(blueprint: Blueprint) -> None:
@@ -183,19 +199,26 @@ def _docs_policy(response) -> str:
     )
 
 
+_DEFAULT_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+
+
 def security_headers(response):
     """The headers every answer carries, page or API; a view may have set a stricter CSP of its own."""
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    if "Content-Security-Policy" not in headers:
-        if request.endpoint == _DOCS_ENDPOINT and response.mimetype == "text/html" and not response.is_streamed:
-            headers["Content-Security-Policy"] = _docs_policy(response)
-        elif response.mimetype == "text/html":
-            headers["Content-Security-Policy"] = PAGE_POLICY
+    present = {name.lower() for name, _value in headers}  # one pass: each lookup in Headers is a scan
+    for name, value in _DEFAULT_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if "content-security-policy" not in present:
+        mimetype = response.mimetype
+        if mimetype == "text/html" and request.endpoint == _DOCS_ENDPOINT and not response.is_streamed:
+            headers.add("Content-Security-Policy", _docs_policy(response))
         else:
-            headers["Content-Security-Policy"] = DOCUMENT_POLICY
+            headers.add("Content-Security-Policy", PAGE_POLICY if mimetype == "text/html" else DOCUMENT_POLICY)
     max_age = int(current_app.config.get("HSTS_MAX_AGE", 0) or 0)
     if max_age > 0 and request.is_secure:
         # Only over HTTPS (behind a proxy: PROXY_HOPS makes its X-Forwarded-Proto count).
