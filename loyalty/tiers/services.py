@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.actors import SYSTEM, Actor
@@ -158,7 +158,8 @@ def qualifying_sum(member_id: Any, since: Any) -> Select:
     return select(func.sum(LedgerEntry.points)).where(
         LedgerEntry.member_id == member_id,
         LedgerEntry.created_at >= since,
-        LedgerEntry.kind.in_(QUALIFYING_KINDS),
+        # One parameter per kind, fixed in the compiled statement: an IN over a list is expanded anew each run.
+        LedgerEntry.kind.in_([literal(kind) for kind in QUALIFYING_KINDS]),
     )
 
 
