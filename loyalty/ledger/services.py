@@ -119,6 +119,10 @@ def write_member(session: Session, member: Member) -> None:
         session.execute(_WRITE_MEMBER, {"member_key": member.id, **changed})
     for key, value in changed.items():
         set_committed_value(member, key, value)
+    if not state.committed_state:
+        # Every change is written: the row is as loaded. The member is still flagged modified, and each
+        # later flush would look it over for nothing; clear the flag as a flush does.
+        state._commit_all(state.dict, session.identity_map)
 
 
 def pending_points(session: Session, member: Member, now: datetime | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from loyalty.actors import cli_actor
 from loyalty.errors import (
@@ -94,6 +94,25 @@ def test_with_no_pending_days_points_are_available_at_once_and_never_expire_when
     assert receipt["balance"] == {"available": 19, "pending": 0}
     (entry,) = entries(db_session, member.id)
     assert entry.balance_after == 19 and entry.expires_at is None
+
+
+def test_a_member_written_by_the_ledger_is_left_clean_and_a_later_change_is_still_saved(db_session):
+    member_id = make_member(db_session).id
+    db_session.commit()
+    member = ledger.lock_member(db_session, member_id)
+    now = datetime.now(UTC)
+    context = ledger.EntryContext(actor=cli_actor(), note="welcome")
+    ledger.add_points(db_session, member, kind="adjust", points=40, available_at=now, expires_at=None, context=context)
+    ledger.write_member(db_session, member)
+    # Written at once: nothing is left for the unit of work to look over.
+    assert not inspect(member).modified and not db_session.dirty
+    member.name = "Ada Quay"  # a change after the write is tracked and saved as any other
+    assert inspect(member).modified and member in db_session.dirty
+    db_session.commit()
+    db_session.expire_all()
+    saved = db_session.execute(select(Member.points_balance, Member.name).where(Member.id == member_id)).one()
+    assert tuple(saved) == (40, "Ada Quay")
+    assert_ledger_consistent(db_session, member_id)
 
 
 def test_the_same_external_id_and_body_replays_the_first_receipt_and_awards_nothing_more(db_session, store):
