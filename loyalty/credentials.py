@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from loyalty import credentials_cache
 from loyalty.credentials_cache import CachedCredentials, CredentialsCache
-from loyalty.db import utcnow
+from loyalty.db import row_object, utcnow
 from loyalty.keys.models import ApiKey
 from loyalty.keys.services import KEY_PREFIX, hash_secret, touch_key
 from loyalty.merchants.models import Merchant, Terminal, TerminalSecret
@@ -142,7 +142,6 @@ def _credentials(entry: CachedCredentials, now: datetime, touched: bool) -> Cred
 
 _PROGRAM_COLUMNS = tuple(column.key for column in Program.__mapper__.column_attrs)
 _PROGRAM_IDENTITY = Program.__mapper__.identity_key_from_primary_key((PROGRAM_ID,))
-_NEW_PROGRAM = Program.__mapper__.class_manager.new_instance
 _PROGRAM_MUTABLE = ("lifecycle_settings",)
 
 
@@ -157,12 +156,9 @@ def _attach_program(session: Session, values: dict) -> Program:
     present = session.identity_map.get(_PROGRAM_IDENTITY)
     if present is not None:
         return present
-    # As a query fills a row in (values straight into its __dict__, no attribute events), then
-    # SQLAlchemy's documented way to make it a loaded, unchanged row of the session.
-    program = _NEW_PROGRAM()
-    program.__dict__.update(values)
-    for name in _PROGRAM_MUTABLE:  # the JSON settings: each session gets its own copy
-        program.__dict__[name] = copy.deepcopy(values[name])
+    # As a query fills a row in, then SQLAlchemy's documented way to make it a loaded, unchanged row of the
+    # session. The JSON settings are copied: each session gets its own.
+    program = row_object(Program, values | {name: copy.deepcopy(values[name]) for name in _PROGRAM_MUTABLE})
     make_transient_to_detached(program)
     session.add(program)
     return program

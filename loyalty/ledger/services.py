@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from loyalty.actors import Actor
-from loyalty.db import new_id, utcnow
+from loyalty.db import new_id, row_object, utcnow
 from loyalty.errors import InsufficientPoints, MemberNotFound
 from loyalty.ledger.models import LedgerEntry
 from loyalty.members.models import Member
@@ -228,7 +228,7 @@ def add_points(
                 _INSERT_LOT, values | {"balance_after": member.points_balance - own_pending}
             ).scalar_one()
     # The entry as written, for its id and balance (not attached to the session: entries never change here).
-    return LedgerEntry(**values, balance_after=int(balance_after))
+    return row_object(LedgerEntry, values | {"balance_after": int(balance_after)})
 
 
 def add_points_to_many(

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.actors import Actor
-from loyalty.db import add_months, isoformat_z, new_id, upsert_insert, utcnow
+from loyalty.db import add_months, isoformat_z, new_id, row_object, upsert_insert, utcnow
 from loyalty.earning.quotes import basket_facts, purchase_setting
 from loyalty.errors import (
     AlreadyClaimed,
@@ -172,33 +172,21 @@ def record_purchase(
         raise
 
     # The purchase is the transaction's first write, and claims the idempotency key.
-    purchase = Purchase(
-        id=new_id("pur"),
-        merchant_id=store.merchant_id,
-        store_id=store.id,
-        terminal_id=terminal_id,
-        external_id=external_id,
-        request_hash=fingerprint,
-        member_id=member.id if member else None,
-        occurred_at=occurred_at,
-        currency=currency,
-        total_minor=total_minor,
-    )
-    inserted = _claim_external_id(
-        session,
-        {
-            "id": purchase.id,
-            "merchant_id": purchase.merchant_id,
-            "store_id": purchase.store_id,
-            "terminal_id": terminal_id,
-            "external_id": external_id,
-            "request_hash": fingerprint,
-            "member_id": purchase.member_id,
-            "occurred_at": occurred_at,
-            "currency": currency,
-            "total_minor": total_minor,
-        },
-    )
+    values = {
+        "id": new_id("pur"),
+        "merchant_id": store.merchant_id,
+        "store_id": store.id,
+        "terminal_id": terminal_id,
+        "external_id": external_id,
+        "request_hash": fingerprint,
+        "member_id": member.id if member else None,
+        "occurred_at": occurred_at,
+        "currency": currency,
+        "total_minor": total_minor,
+    }
+    inserted = _claim_external_id(session, values)
+    # The row as inserted, to carry what scoring decides into one UPDATE; never added to the session.
+    purchase = row_object(Purchase, values)
     if not inserted:
         existing = _existing_purchase(session, store.merchant_id, external_id)
         if existing is None:
