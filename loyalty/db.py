@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Session, configure_mappers
 from ulid import ULID
 
 NAMING_CONVENTION = {
@@ -295,7 +295,10 @@ def row_object(model: type[Row], values: dict[str, Any]) -> Row:
     session: to keep it in one, attach it (``make_transient_to_detached``, then
     ``Session.add``); never to insert it, which Core has done.
     """
-    row = model.__mapper__.class_manager.new_instance()
+    mapper = model.__mapper__
+    if not mapper.configured:  # the constructor would have configured the mappers; new_instance does not
+        configure_mappers()
+    row = mapper.class_manager.new_instance()
     row.__dict__.update(values)
     return row
 

@@ -1,7 +1,10 @@
 """Units of the foundation that need no database: ids, cursors, currencies, rounding, timestamps."""
 
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +92,21 @@ def test_strict_integers_refuse_anything_but_a_json_integer(value):
 
 def test_strict_integers_take_integers():
     assert StrictInteger().deserialize(1250) == 1250
+
+
+def test_a_row_object_reads_like_a_loaded_row_even_first_thing_in_a_process():
+    # A fresh interpreter: no query and no constructor has configured the mappers yet.
+    script = """
+from loyalty.db import row_object
+import loyalty.models
+from loyalty.purchases.models import Purchase
+purchase = row_object(Purchase, {"id": "pur_1", "total_minor": 1250})
+purchase.points_awarded = 12
+print(purchase.id, purchase.total_minor, purchase.points_awarded, purchase.claimed_at)
+"""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["pur_1", "1250", "12", "None"]
