@@ -1,7 +1,8 @@
 from marshmallow import fields, validate
 
 from api.common import PageArgs, Schema, StrictInteger, Timestamp, page_schema
-from loyalty.connectors.services import EVENT_STATUSES, MAX_GRACE_HOURS, STATUSES, VENDORS
+from loyalty.connectors.deliveries import EVENT_STATUSES
+from loyalty.connectors.services import MAX_GRACE_HOURS, STATUSES, VENDORS
 
 _SECRET = {"validate": validate.Length(min=8, max=500), "load_only": True}
 

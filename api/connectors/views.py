@@ -17,7 +17,7 @@ from api.connectors.schemas import (
     CreatedConnectorSchema,
 )
 from loyalty.actors import Role
-from loyalty.connectors import services
+from loyalty.connectors import deliveries, services
 from web.extensions import db
 
 blp = Blueprint(
@@ -39,7 +39,7 @@ def webhook_url(connector) -> str:
 def connector_body(connector) -> dict:
     return {
         **{name: getattr(connector, name) for name in ConnectorSchema().fields if hasattr(connector, name)},
-        "has_api_token": services.has_api_token(db.session, connector.id),
+        "has_api_token": deliveries.has_api_token(db.session, connector.id),
         "webhook_url": webhook_url(connector),
     }
 
@@ -133,4 +133,4 @@ class ConnectorEventsView(MethodView):
     @blp.response(200, ConnectorEventPage)
     def get(self, args, connector_id):
         """The connector's deliveries, newest first: what each became (recorded, ignored, rejected and why)."""
-        return page_body(services.list_events(db.session, connector_id=connector_id, **args, actor=current_actor()))
+        return page_body(deliveries.list_events(db.session, connector_id=connector_id, **args, actor=current_actor()))

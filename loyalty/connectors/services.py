@@ -4,7 +4,8 @@ A connector names the vendor, the secret the vendor signs its webhooks with
 (write-only: Shopify's and Square's are the vendor's; Odoo's is made here and
 shown once), and which store each of the vendor's shops or locations is.
 Each accepted delivery is stored once, keyed by the vendor's own event id, and
-worked on by a background job; what became of it is kept for the merchant.
+worked on by a background job; what became of it is kept for the merchant
+(``deliveries.py``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from loyalty import crypto
-from loyalty.actors import SYSTEM, Actor
+from loyalty.actors import Actor
 from loyalty.audit.services import record_event
-from loyalty.connectors.models import Connector, ConnectorEvent, ConnectorSecret
-from loyalty.db import new_id, upsert_insert, utcnow
-from loyalty.errors import Forbidden, InvalidState, NotFound, ValidationFailed
+from loyalty.connectors.models import Connector, ConnectorSecret
+from loyalty.db import new_id, utcnow
+from loyalty.errors import InvalidState, NotFound, ValidationFailed
 from loyalty.merchants.checks import clean_text, get_merchant, get_store, require_active, require_manager
 from loyalty.pagination import Page, paginate
 from loyalty.text import usable_id
@@ -37,12 +38,6 @@ ODOO_SECRET_PREFIX = "lcs_"  # noqa: S105 (a recognisable prefix, not a secret)
 MAX_GRACE_HOURS = 24 * 30
 MAX_LOCATIONS = 500
 
-# What became of a delivery.
-QUEUED = "queued"
-RECORDED = "recorded"  # a purchase or a return was recorded (or had been, for the same order)
-IGNORED = "ignored"  # nothing to record: an order not paid yet, a refund of no money, the same order again
-REJECTED = "rejected"  # it could not be recorded: see reason and detail
-EVENT_STATUSES = (QUEUED, RECORDED, IGNORED, REJECTED)
 
 SQUARE_ENVIRONMENTS = ("production", "sandbox")
 SETTINGS_BY_VENDOR: dict[str, frozenset[str]] = {
@@ -137,7 +132,8 @@ def _add_secret(session: Session, connector_id: str, kind: str, secret: str) -> 
     session.add(ConnectorSecret(connector_id=connector_id, kind=kind, secret_encrypted=crypto.encrypt(secret)))
 
 
-def _valid_secrets(session: Session, connector_id: str, kind: str, now: datetime) -> list[ConnectorSecret]:
+def valid_secrets(session: Session, connector_id: str, kind: str, now: datetime) -> list[ConnectorSecret]:
+    """The connector's secrets of ``kind`` that have not expired at ``now``, newest first."""
     return list(
         session.scalars(
             select(ConnectorSecret)
@@ -273,7 +269,7 @@ def update_connector(session: Session, *, connector_id: str, changes: dict[str, 
         connector.settings = _check_settings(connector.vendor, changes["settings"])
     if "api_token" in changes:
         now = utcnow()
-        for old in _valid_secrets(session, connector.id, API_TOKEN, now):
+        for old in valid_secrets(session, connector.id, API_TOKEN, now):
             old.expires_at = now
         if changes["api_token"] is not None:
             _add_secret(session, connector.id, API_TOKEN, _check_secret(changes["api_token"], "api_token"))
@@ -309,7 +305,7 @@ def rotate_connector_secret(
     secret, shown = _new_signing_secret(connector.vendor, signing_secret)
     now = utcnow()
     valid_until = now + timedelta(hours=grace_hours)
-    for old in _valid_secrets(session, connector.id, SIGNING, now):
+    for old in valid_secrets(session, connector.id, SIGNING, now):
         if old.expires_at is None or old.expires_at > valid_until:
             old.expires_at = valid_until
     _add_secret(session, connector.id, SIGNING, secret)
@@ -324,129 +320,3 @@ def rotate_connector_secret(
         data={"grace_hours": grace_hours, "previous_valid_until": valid_until.isoformat()},
     )
     return shown, valid_until
-
-
-# ---- deliveries ---------------------------------------------------------------------------------
-
-
-def webhook_connector(session: Session, connector_id: str, vendor: str) -> Connector:
-    """The active connector a vendor's webhook is addressed to; ``NotFound`` otherwise."""
-    connector = session.get(Connector, connector_id) if usable_id(connector_id) else None
-    if connector is None or connector.vendor != vendor or connector.status != "active":
-        raise NotFound("No such connector.")
-    if get_merchant(session, connector.merchant_id, actor=SYSTEM).status != "active":
-        raise Forbidden("The merchant is suspended; its connectors' deliveries are refused until it is reactivated.")
-    return connector
-
-
-def signing_secrets(session: Session, connector_id: str) -> list[str]:
-    """The connector's signing secrets valid now (more than one during a rotation)."""
-    return [crypto.decrypt(row.secret_encrypted) for row in _valid_secrets(session, connector_id, SIGNING, utcnow())]
-
-
-def api_token(session: Session, connector_id: str) -> str | None:
-    """The connector's current token for the vendor's API, if it has one."""
-    rows = _valid_secrets(session, connector_id, API_TOKEN, utcnow())
-    return crypto.decrypt(rows[0].secret_encrypted) if rows else None
-
-
-def has_api_token(session: Session, connector_id: str) -> bool:
-    """Whether the connector has a token for the vendor's API now (without reading it)."""
-    return bool(_valid_secrets(session, connector_id, API_TOKEN, utcnow()))
-
-
-def receive_event(
-    session: Session, *, connector: Connector, vendor_event_id: str, topic: str, payload: str
-) -> tuple[ConnectorEvent, bool]:
-    """Store a delivery once by its vendor event id: ``(event, True)`` the first time, ``(stored, False)`` after.
-
-    ``INSERT ... ON CONFLICT DO NOTHING``: the same delivery arriving twice at
-    once meets on the unique index, and only one of them is stored.
-    """
-    event_id = new_id("cev")
-    inserted = session.execute(
-        upsert_insert(session, ConnectorEvent.__table__)
-        .values(
-            id=event_id,
-            connector_id=connector.id,
-            merchant_id=connector.merchant_id,
-            vendor_event_id=vendor_event_id,
-            topic=topic,
-            status=QUEUED,
-            payload=payload,
-            received_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["connector_id", "vendor_event_id"])
-        .returning(ConnectorEvent.__table__.c.id)
-    ).first()
-    event = session.scalar(
-        select(ConnectorEvent)
-        .where(ConnectorEvent.connector_id == connector.id, ConnectorEvent.vendor_event_id == vendor_event_id)
-        .execution_options(populate_existing=True)
-    )
-    if event is None:
-        raise RuntimeError("The delivery's event id is taken, yet no delivery has it.")
-    return event, inserted is not None
-
-
-def lock_event(session: Session, event_id: str) -> ConnectorEvent:
-    """A delivery, locked until the transaction ends (its job runs once at a time)."""
-    event = session.get(ConnectorEvent, event_id, with_for_update=True, populate_existing=True)
-    if event is None:
-        raise NotFound("No such delivery.")
-    return event
-
-
-def finish_event(
-    session: Session,
-    event: ConnectorEvent,
-    *,
-    status: str,
-    reason: str | None = None,
-    detail: str | None = None,
-    external_id: str | None = None,
-    purchase_id: str | None = None,
-    return_id: str | None = None,
-    claim_code: str | None = None,
-) -> ConnectorEvent:
-    """Record what became of a delivery; its payload (personal data of the shopper) is dropped once it is done with."""
-    if status not in EVENT_STATUSES or status == QUEUED:
-        raise ValueError(f"not a final status: {status}")
-    event.status = status
-    event.reason = reason
-    event.detail = detail[:2000] if detail else None
-    event.external_id = external_id
-    event.purchase_id = purchase_id
-    event.return_id = return_id
-    event.claim_code = claim_code
-    event.processed_at = utcnow()
-    if status != REJECTED:
-        event.payload = ""
-    session.flush()
-    return event
-
-
-def recorded_purchase_id(session: Session, *, connector_id: str, external_id: str) -> str | None:
-    """The purchase a connector recorded for one of the vendor's orders, if it has been recorded."""
-    return session.scalar(
-        select(ConnectorEvent.purchase_id)
-        .where(
-            ConnectorEvent.connector_id == connector_id,
-            ConnectorEvent.external_id == external_id,
-            ConnectorEvent.purchase_id.is_not(None),
-        )
-        .limit(1)
-    )
-
-
-def list_events(
-    session: Session, *, connector_id: str, actor: Actor, limit: int, cursor: str | None, status: str | None = None
-) -> Page[ConnectorEvent]:
-    """A connector's deliveries, newest first, optionally of one status."""
-    connector = get_connector(session, connector_id, actor=actor)
-    query = select(ConnectorEvent).where(ConnectorEvent.connector_id == connector.id)
-    if status:
-        if status not in EVENT_STATUSES:
-            raise ValidationFailed(f"Unknown status {status!r}.", errors={"status": ["Unknown status."]})
-        query = query.where(ConnectorEvent.status == status)
-    return paginate(session, query, ConnectorEvent.id, limit=limit, cursor=cursor)

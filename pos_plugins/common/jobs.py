@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from loyalty.actors import SYSTEM
+from loyalty.connectors import deliveries
 from loyalty.connectors import services as connectors
 from loyalty.connectors.models import Connector, ConnectorEvent
 from loyalty.db import utcnow
@@ -78,10 +79,10 @@ def _store_id(connector: Connector, location: str | None) -> str | None:
 def _record_purchase(session: Session, connector: Connector, event: ConnectorEvent, purchase: PurchaseInput) -> None:
     store_id = _store_id(connector, purchase.location)
     if store_id is None:
-        connectors.finish_event(
+        deliveries.finish_event(
             session,
             event,
-            status=connectors.REJECTED,
+            status=deliveries.REJECTED,
             reason="unmapped_location",
             detail=f"No store is mapped for the vendor's location {purchase.location!r} and there is no default store.",
             external_id=purchase.external_id,
@@ -105,33 +106,33 @@ def _record_purchase(session: Session, connector: Connector, event: ConnectorEve
                 actor=connectors.connector_actor(connector),
             )
     except IdempotencyConflict:
-        connectors.finish_event(
+        deliveries.finish_event(
             session,
             event,
-            status=connectors.IGNORED,
+            status=deliveries.IGNORED,
             reason="order_already_recorded",
             detail="This order was recorded from an earlier delivery, with other content; it is not recorded twice.",
             external_id=purchase.external_id,
-            purchase_id=connectors.recorded_purchase_id(
+            purchase_id=deliveries.recorded_purchase_id(
                 session, connector_id=connector.id, external_id=purchase.external_id
             ),
         )
         return
     except (CurrencyMismatch, InvalidState, NotFound, ValidationFailed) as exc:
-        connectors.finish_event(
+        deliveries.finish_event(
             session,
             event,
-            status=connectors.REJECTED,
+            status=deliveries.REJECTED,
             reason=exc.reason,
             detail=exc.message,
             external_id=purchase.external_id,
         )
         return
     receipt = outcome.receipt
-    connectors.finish_event(
+    deliveries.finish_event(
         session,
         event,
-        status=connectors.RECORDED,
+        status=deliveries.RECORDED,
         reason="replayed" if outcome.replayed else None,
         external_id=purchase.external_id,
         purchase_id=receipt["id"],
@@ -140,17 +141,17 @@ def _record_purchase(session: Session, connector: Connector, event: ConnectorEve
 
 
 def _record_return(session: Session, connector: Connector, event: ConnectorEvent, refund: ReturnInput) -> None:
-    purchase_id = connectors.recorded_purchase_id(
+    purchase_id = deliveries.recorded_purchase_id(
         session, connector_id=connector.id, external_id=refund.purchase_external_id
     )
     if purchase_id is None:
         if utcnow() - event.received_at < ORIGINAL_ORDER_WAIT:
             # The order's own delivery may still be on its way (vendors retry failed deliveries): retried later.
             raise NotYet(f"the order {refund.purchase_external_id} is not recorded yet")
-        connectors.finish_event(
+        deliveries.finish_event(
             session,
             event,
-            status=connectors.REJECTED,
+            status=deliveries.REJECTED,
             reason="unknown_order",
             detail=f"No purchase was recorded for {refund.purchase_external_id} (an order from before the connector?).",
             external_id=refund.external_id,
@@ -169,10 +170,10 @@ def _record_return(session: Session, connector: Connector, event: ConnectorEvent
                 actor=connectors.connector_actor(connector),
             )
     except IdempotencyConflict:
-        connectors.finish_event(
+        deliveries.finish_event(
             session,
             event,
-            status=connectors.IGNORED,
+            status=deliveries.IGNORED,
             reason="refund_already_recorded",
             detail="This refund was recorded from an earlier delivery, with other content.",
             external_id=refund.external_id,
@@ -180,20 +181,20 @@ def _record_return(session: Session, connector: Connector, event: ConnectorEvent
         )
         return
     except (ReturnExceedsPurchase, NotFound, ValidationFailed) as exc:
-        connectors.finish_event(
+        deliveries.finish_event(
             session,
             event,
-            status=connectors.REJECTED,
+            status=deliveries.REJECTED,
             reason=exc.reason,
             detail=exc.message,
             external_id=refund.external_id,
             purchase_id=purchase_id,
         )
         return
-    connectors.finish_event(
+    deliveries.finish_event(
         session,
         event,
-        status=connectors.RECORDED,
+        status=deliveries.RECORDED,
         reason="replayed" if outcome.replayed else None,
         external_id=refund.external_id,
         purchase_id=purchase_id,
@@ -203,8 +204,8 @@ def _record_return(session: Session, connector: Connector, event: ConnectorEvent
 
 def record_delivery(session: Session, event_id: str) -> ConnectorEvent:
     """Map and record one stored delivery, unless it was handled already."""
-    event = connectors.lock_event(session, event_id)
-    if event.status != connectors.QUEUED:
+    event = deliveries.lock_event(session, event_id)
+    if event.status != deliveries.QUEUED:
         return event
     connector = connectors.get_connector(session, event.connector_id, actor=SYSTEM)
     try:
@@ -212,15 +213,15 @@ def record_delivery(session: Session, event_id: str) -> ConnectorEvent:
         mapped = _vendor(connector).translate(session, connector, event.topic, payload)
     except (MappingError, AmountError, LoyaltyError) as exc:
         detail = exc.message if isinstance(exc, LoyaltyError) else str(exc)
-        connectors.finish_event(session, event, status=connectors.REJECTED, reason="malformed_payload", detail=detail)
+        deliveries.finish_event(session, event, status=deliveries.REJECTED, reason="malformed_payload", detail=detail)
         return event
     except VendorRefused as exc:
-        connectors.finish_event(
-            session, event, status=connectors.REJECTED, reason="vendor_api_refused", detail=str(exc)
+        deliveries.finish_event(
+            session, event, status=deliveries.REJECTED, reason="vendor_api_refused", detail=str(exc)
         )
         return event
     if isinstance(mapped, Skip):
-        connectors.finish_event(session, event, status=connectors.IGNORED, reason=mapped.reason, detail=mapped.detail)
+        deliveries.finish_event(session, event, status=deliveries.IGNORED, reason=mapped.reason, detail=mapped.detail)
     elif isinstance(mapped, PurchaseInput):
         _record_purchase(session, connector, event, mapped)
     else:

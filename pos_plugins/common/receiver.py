@@ -23,7 +23,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields
 
-from loyalty.connectors import services as connectors
+from loyalty.connectors import deliveries
 from loyalty.connectors.models import Connector
 from loyalty.errors import NotFound, ValidationFailed
 from loyalty.outbox import services as outbox
@@ -64,9 +64,9 @@ def parse_payload(raw: bytes) -> dict[str, Any]:
 
 def receive(vendor: str, connector_id: str, *, verify: Verify, identify: Identify) -> tuple[dict[str, Any], int]:
     """Check, deduplicate and queue one delivery; the answer and its status."""
-    connector = connectors.webhook_connector(db.session, connector_id, vendor)
+    connector = deliveries.webhook_connector(db.session, connector_id, vendor)
     raw = request.get_data(cache=True)
-    verify(connector, connectors.signing_secrets(db.session, connector.id), raw, request.headers)
+    verify(connector, deliveries.signing_secrets(db.session, connector.id), raw, request.headers)
     delivery = identify(parse_payload(raw), request.headers)
     if connector.account and delivery.account and delivery.account.casefold() != connector.account.casefold():
         raise ValidationFailed(
@@ -76,7 +76,7 @@ def receive(vendor: str, connector_id: str, *, verify: Verify, identify: Identif
     if not delivery.wanted:
         db.session.rollback()
         return {"status": "ignored", "id": None}, 200
-    event, created = connectors.receive_event(
+    event, created = deliveries.receive_event(
         db.session,
         connector=connector,
         vendor_event_id=delivery.event_id,

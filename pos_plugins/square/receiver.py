@@ -16,7 +16,7 @@ from typing import Any
 from flask import current_app, request
 from sqlalchemy.orm import Session
 
-from loyalty.connectors import services as connectors
+from loyalty.connectors import deliveries
 from loyalty.connectors.models import Connector
 from loyalty.errors import ValidationFailed
 from pos_plugins.common import signatures
@@ -69,7 +69,7 @@ def identify(payload: dict[str, Any], headers: Mapping[str, str]) -> Delivery:
 
 
 def _api(session: Session, connector: Connector) -> SquareApi | None:
-    token = connectors.api_token(session, connector.id)
+    token = deliveries.api_token(session, connector.id)
     if token is None:
         return None
     sandbox = (connector.settings or {}).get("environment") == "sandbox"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from loyalty.actors import cli_actor
+from loyalty.connectors import deliveries
 from loyalty.connectors import services as connectors
 from loyalty.connectors.models import ConnectorEvent
 from loyalty.earning.services import activate_rule, create_rule
@@ -55,8 +56,8 @@ def setup(committed):
 
 def receive(committed, connector_id: str, event_id: str) -> tuple[str, bool]:
     with committed() as session:
-        connector = connectors.webhook_connector(session, connector_id, "shopify")
-        event, created = connectors.receive_event(
+        connector = deliveries.webhook_connector(session, connector_id, "shopify")
+        event, created = deliveries.receive_event(
             session, connector=connector, vendor_event_id=event_id, topic="orders/paid", payload=ORDER
         )
         if created:
