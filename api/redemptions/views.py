@@ -19,6 +19,7 @@ from loyalty.errors import NotFound
 from loyalty.members.services import get_member
 from loyalty.qr import qr_svg
 from loyalty.rewards import services as redemptions
+from loyalty.rewards import usage
 from web.extensions import db
 
 blp = Blueprint(
@@ -103,7 +104,7 @@ class RedemptionUseView(MethodView):
         A till that lost the answer sends the same `use_key` again and gets the first answer's 200 with
         `Idempotent-Replayed: true`.
         """
-        redemption, replayed = redemptions.use_redemption(
+        redemption, replayed = usage.use_redemption(
             db.session,
             code=data["code"],
             store_id=data.get("store_id"),
@@ -148,9 +149,7 @@ class RedemptionCancelView(MethodView):
         they were the campaign's, credited only to be spent on it. Cancelling a cancelled redemption changes
         nothing.
         """
-        redemption, balance = redemptions.cancel_redemption(
-            db.session, redemption_id=redemption_id, actor=current_actor()
-        )
+        redemption, balance = usage.cancel_redemption(db.session, redemption_id=redemption_id, actor=current_actor())
         body = redemption_body(redemption) | {"balance": balance.as_dict()}
         db.session.commit()
         return body

@@ -23,6 +23,7 @@ from loyalty.members import services as members
 from loyalty.members.models import Member
 from loyalty.purchases.services import claim_purchase
 from loyalty.rewards import services as rewards
+from loyalty.rewards import usage
 from loyalty.rewards.models import Redemption
 
 CHANNELS = ("email", "sms")
@@ -132,7 +133,7 @@ def own_redemption(session: Session, *, member_id: str, redemption_id: str) -> R
 def cancel(session: Session, *, member_id: str, redemption_id: str, request_id: str | None = None) -> Redemption:
     """Cancel one of the member's unused reward codes: the points come back (audited by the rewards area)."""
     own_redemption(session, member_id=member_id, redemption_id=redemption_id)
-    redemption, _balance = rewards.cancel_redemption(
+    redemption, _balance = usage.cancel_redemption(
         session, redemption_id=redemption_id, actor=member_actor(member_id, request_id)
     )
     return redemption

@@ -14,7 +14,7 @@ from loyalty.ledger import services as ledger
 from loyalty.ledger.jobs import run_expiry
 from loyalty.program.services import update_program
 from loyalty.purchases.returns import return_purchase
-from loyalty.rewards.services import cancel_redemption, use_redemption
+from loyalty.rewards.usage import cancel_redemption, use_redemption
 from tests.factories_members import make_member
 from tests.factories_merchants import make_merchant, make_store
 from tests.factories_purchases import buy

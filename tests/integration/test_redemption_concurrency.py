@@ -13,7 +13,8 @@ from loyalty.errors import AlreadyUsed, InsufficientPoints, RedemptionCancelled,
 from loyalty.ledger import services as ledger
 from loyalty.ledger.models import LedgerEntry
 from loyalty.rewards.models import Redemption, Reward
-from loyalty.rewards.services import cancel_redemption, pay_with_points, redeem_reward, use_redemption
+from loyalty.rewards.services import pay_with_points, redeem_reward
+from loyalty.rewards.usage import cancel_redemption, use_redemption
 from tests.concurrency import race
 from tests.factories_members import make_member
 from tests.factories_rewards import give_points, make_reward, redeem

@@ -14,7 +14,7 @@ from loyalty.actors import Actor, Role, cli_actor
 from loyalty.db import utcnow
 from loyalty.members.services import enrol_member
 from loyalty.purchases.returns import return_purchase
-from loyalty.rewards.services import use_redemption
+from loyalty.rewards.usage import use_redemption
 from loyalty.webhooks import delivery, jobs
 from loyalty.webhooks import services as webhooks
 from loyalty.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscription
